@@ -1,0 +1,3 @@
+from pcdsl.cli.main import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""The `pcc` command line."""

@@ -1,0 +1,117 @@
+"""Source spans and diagnostics shared by every stage of the compiler.
+
+A diagnostic is data (severity, code, message, span, hint); rendering it as
+``file:line:col: error: message`` with the source line and a caret is done here
+too, so that every stage reports mistakes the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, ``end`` exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message about the spec, tied to the place it is about."""
+
+    severity: Severity
+    code: str
+    message: str
+    span: Span | None
+    hint: str | None = None
+    notes: tuple[tuple[str, Span | None], ...] = field(default=())
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+class CompileError(Exception):
+    """Raised by a stage that cannot go on; carries every diagnostic found so far."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        super().__init__("\n".join(d.message for d in diagnostics))
+        self.diagnostics = tuple(diagnostics)
+
+
+def error(code: str, message: str, span: Span | None, hint: str | None = None,
+          notes: tuple[tuple[str, Span | None], ...] = ()) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, span, hint, notes)
+
+
+def warning(code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, code, message, span, hint)
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like ``name`` (for "did you mean ...?"), or None."""
+    options = sorted(set(candidates))
+    lowered = {c.lower().replace("-", "_"): c for c in options}
+    key = name.lower().replace("-", "_")
+    if key in lowered and lowered[key] != name:
+        return lowered[key]
+    match = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A hint sentence naming the closest candidate, if any is close enough."""
+    best = closest(name, candidates)
+    return f"did you mean '{best}'?" if best is not None else None
+
+
+def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str:
+    """Format a diagnostic like a C compiler: location, message, source line, caret, hint."""
+    sources = sources or {}
+    lines: list[str] = []
+    span = diagnostic.span
+    location = f"{span}: " if span is not None else ""
+    lines.append(f"{location}{diagnostic.severity.value}: {diagnostic.message}")
+    if span is not None:
+        lines.extend(_excerpt(span, sources.get(span.file)))
+    if diagnostic.hint:
+        lines.append(f"  = help: {diagnostic.hint}")
+    for note, note_span in diagnostic.notes:
+        where = f"{note_span}: " if note_span is not None else ""
+        lines.append(f"{where}note: {note}")
+        if note_span is not None:
+            lines.extend(_excerpt(note_span, sources.get(note_span.file)))
+    return "\n".join(lines)
+
+
+def _excerpt(span: Span, text: str | None) -> list[str]:
+    if text is None:
+        return []
+    source_lines = text.splitlines()
+    if not 1 <= span.line <= len(source_lines):
+        return []
+    line = source_lines[span.line - 1].expandtabs(1)
+    if span.end_line == span.line and span.end_column > span.column:
+        width = span.end_column - span.column
+    else:
+        width = max(1, len(line) - span.column + 1)
+    gutter = f"{span.line:>4} | "
+    return [f"{gutter}{line}", " " * (len(gutter) + span.column - 1) + "^" * max(1, width)]

@@ -1,0 +1,149 @@
+"""Lowering: a checked ``ModelSpec`` to its region graph and layer graph.
+
+The layer construction follows libcirkit 0.3.1's ``RegionGraph.build_circuit`` with
+``factorize_multivariate=True`` so that the same configuration gives the same circuit.
+"""
+
+from __future__ import annotations
+
+from pcdsl.diagnostics import CompileError, Span, error
+from pcdsl.ir.circuit import Circuit, Initializer, Layer, LayerKind, Origin, Weight
+from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
+from pcdsl.ir.scope import describe_scope, scope_of, variables_of
+from pcdsl.syntax.typed import KindValue, ModelSpec, StructureSpec
+
+
+def build_region_graph(model: ModelSpec) -> RegionGraph:
+    if model.structure is not None:
+        return structure_region_graph(model.structure, model.num_variables)
+    regions = model.regions
+    assert regions is not None
+    shape = model.image_shape
+    assert shape is not None
+    if regions.kind == "quad_graph":
+        return quad_graph(shape)
+    if regions.kind == "quad_tree":
+        return quad_tree(shape, splits=int(regions["splits"]))  # type: ignore[arg-type]
+    raise AssertionError(f"no construction for region graph {regions.kind}")
+
+
+def structure_region_graph(structure: StructureSpec, num_variables: int) -> RegionGraph:
+    """The region graph of a hand-written ``structure`` block, checked to cover all variables."""
+    builder = RegionGraphBuilder(num_variables)
+    leaves: dict[int, int] = {}
+    ids: dict[str, int] = {}
+
+    def leaf(variable: int) -> int:
+        if variable not in leaves:
+            leaves[variable] = builder.region(scope_of([variable]))
+        return leaves[variable]
+
+    for region in structure.regions:  # parts before wholes
+        parts_per_partition = []
+        scope = 0
+        for partition in region.partitions:
+            parts = []
+            for operand in partition.operands:
+                part = ids[operand.region] if operand.region is not None else leaf(operand.variable)
+                parts.append(part)
+                scope |= builder.scope(part)
+            parts_per_partition.append((parts, partition.span))
+        ids[region.name] = builder.region(scope, region.name, region.span)
+        for parts, span in parts_per_partition:
+            builder.split(ids[region.name], parts, span)
+    graph = builder.build(ids[structure.root])
+    root = graph.regions[graph.root]
+    missing = ((1 << num_variables) - 1) & ~root.scope
+    if missing:
+        raise CompileError([error(
+            "coverage",
+            f"root region '{structure.root}' leaves {len(variables_of(missing))} of "
+            f"{num_variables} variables out: {describe_scope(missing)}",
+            root.span, "every variable of the data must appear in the structure"
+        )])
+    return graph
+
+
+def _initializer(weights: KindValue) -> Initializer:
+    init = weights["init"]
+    assert isinstance(init, KindValue)
+    return Initializer(init.kind, tuple((k, float(v)) for k, v in init.options))  # type: ignore[arg-type]
+
+
+def lower_model(model: ModelSpec) -> Circuit:
+    """Build the circuit of a model: inputs per leaf, CP sum-product layers per partition."""
+    graph = build_region_graph(model)
+    num_values = model.num_values
+    input_units = int(model.inputs["units"])  # type: ignore[arg-type]
+    sum_units = int(model.layers["units"])  # type: ignore[arg-type]
+    num_classes = 1
+    init = _initializer(model.weights)
+    activation = model.weights.kind
+    layers: list[Layer] = []
+
+    def add(kind: LayerKind, inputs: list[int], units: int, origin: Origin,
+            weight_shape: tuple[int, ...] | None = None, **extra) -> int:
+        scope = 0
+        for i in inputs:
+            scope |= layers[i].scope
+        if "variable" in extra:
+            scope = 1 << extra["variable"]
+        weight = Weight(weight_shape, activation, len(weight_shape) - 1, init) if weight_shape else None
+        layers.append(Layer(len(layers), kind, tuple(inputs), units, scope, origin, weight, **extra))
+        return len(layers) - 1
+
+    region_layer: dict[int, int] = {}
+    for region in graph.regions:  # parts before wholes
+        origin = Origin(region.id)
+        is_root = region.id == graph.root
+        if region.is_leaf:
+            inputs = [
+                add(LayerKind.CATEGORICAL, [], input_units, origin, (input_units, num_values),
+                    variable=v, num_values=num_values)
+                for v in variables_of(region.scope)
+            ]
+            # A leaf over several variables (a pixel's channels) is fully factorised.
+            region_layer[region.id] = (
+                inputs[0] if len(inputs) == 1
+                else add(LayerKind.HADAMARD, inputs, input_units, origin)
+            )
+            continue
+        outputs = []
+        for p in region.partitions:
+            partition = graph.partitions[p]
+            part_origin = Origin(region.id, p)
+            denses = [
+                add(LayerKind.DENSE, [region_layer[r]], sum_units, part_origin,
+                    (sum_units, layers[region_layer[r]].num_units))
+                for r in partition.inputs
+            ]
+            product = add(LayerKind.HADAMARD, denses, sum_units, part_origin)
+            if is_root:
+                # The output of a circuit is a sum: one more dense layer to the classes.
+                product = add(LayerKind.DENSE, [product], num_classes, part_origin,
+                              (num_classes, sum_units))
+            outputs.append(product)
+        if len(outputs) == 1:
+            region_layer[region.id] = outputs[0]
+        else:
+            units = num_classes if is_root else sum_units
+            region_layer[region.id] = add(LayerKind.MIXING, outputs, units, origin,
+                                          (units, len(outputs)))
+    return Circuit(
+        name=model.name,
+        num_variables=model.num_variables,
+        num_values=num_values,
+        image_shape=model.image_shape,
+        layers=tuple(layers),
+        output=region_layer[graph.root],
+        region_graph=graph,
+        seed=model.seed,
+    )
+
+
+def span_of_origin(circuit: Circuit, origin: Origin) -> Span | None:
+    graph = circuit.region_graph
+    if origin.partition is not None and graph.partitions[origin.partition].span is not None:
+        return graph.partitions[origin.partition].span
+    return graph.regions[origin.region].span

@@ -1,0 +1,1 @@
+"""Region graph constructions, one module each: image shape (+ options) -> RegionGraph."""

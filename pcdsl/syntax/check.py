@@ -1,0 +1,607 @@
+"""Semantic check: resolve names and constants, type and range-check every value, fill in
+defaults, and produce one ``ModelSpec`` per model.
+
+One function per kind of mistake builds its diagnostic (see ``_Errors``), so each
+message has a single wording and a test can pin it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcdsl.diagnostics import CompileError, Diagnostic, Span, did_you_mean, error, warning
+from pcdsl.syntax import ast
+from pcdsl.syntax.schema import (
+    CATEGORY_NAMES,
+    REQUIRED,
+    SETTINGS,
+    Kind,
+    Option,
+    kind_named,
+    kinds_of,
+    setting_named,
+)
+from pcdsl.syntax.typed import (
+    KindValue,
+    ModelSpec,
+    OperandSpec,
+    PartitionSpec,
+    RegionSpec,
+    StructureSpec,
+)
+
+VARIABLE_VECTOR = "x"  # hand-written structure names variables x[0], x[1], ...
+
+Scalar = int | float | str
+
+
+class _Errors:
+    """The diagnostic constructors of the semantic check, one per kind of mistake."""
+
+    @staticmethod
+    def unknown_name(what: str, name: str, span: Span, candidates) -> Diagnostic:
+        return error("unknown-name", f"unknown {what} '{name}'", span,
+                     did_you_mean(name, candidates))
+
+    @staticmethod
+    def unknown_option(kind: str, name: str, span: Span, candidates) -> Diagnostic:
+        return error("unknown-name", f"unknown option '{name}' of '{kind}'", span,
+                     did_you_mean(name, candidates))
+
+    @staticmethod
+    def duplicate(what: str, name: str, span: Span, first: Span) -> Diagnostic:
+        return error("duplicate", f"{what} '{name}' is defined twice", span,
+                     f"remove or rename one of them",
+                     notes=((f"first definition of '{name}'", first),))
+
+    @staticmethod
+    def missing(what: str, span: Span, hint: str | None = None) -> Diagnostic:
+        return error("missing", f"missing {what}", span, hint)
+
+    @staticmethod
+    def wrong_type(expected: str, found: str, span: Span, hint: str | None = None) -> Diagnostic:
+        return error("type", f"expected {expected}, found {found}", span, hint)
+
+    @staticmethod
+    def out_of_range(what: str, value: object, requirement: str, span: Span) -> Diagnostic:
+        return error("range", f"{what} must be {requirement}, found {value!r}", span)
+
+    @staticmethod
+    def conflict(message: str, span: Span, hint: str | None = None) -> Diagnostic:
+        return error("conflict", message, span, hint)
+
+    @staticmethod
+    def structure(message: str, span: Span, hint: str | None = None) -> Diagnostic:
+        return error("structure", message, span, hint)
+
+    @staticmethod
+    def arithmetic(message: str, span: Span) -> Diagnostic:
+        return error("arithmetic", message, span)
+
+
+E = _Errors
+
+
+@dataclass
+class _Constant:
+    value: Scalar
+    span: Span
+    used: bool = False
+
+
+@dataclass
+class _Scope:
+    constants: dict[str, _Constant] = field(default_factory=dict)
+    parent: _Scope | None = None
+    pending: dict[str, Span] = field(default_factory=dict)  # defined later in this scope
+
+    def lookup(self, name: str) -> _Constant | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.constants:
+                return scope.constants[name]
+            scope = scope.parent
+        return None
+
+    def all_names(self) -> list[str]:
+        names: list[str] = []
+        scope: _Scope | None = self
+        while scope is not None:
+            names.extend(scope.constants)
+            scope = scope.parent
+        return names
+
+
+class _Abort(Exception):
+    """Stops checking one value after its diagnostic was recorded."""
+
+
+class Checker:
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, diagnostic: Diagnostic) -> _Abort:
+        self.diagnostics.append(diagnostic)
+        return _Abort()
+
+    # Constants and scalar values ---------------------------------------------------
+
+    def define_constants(self, decls, scope: _Scope) -> None:
+        for decl in decls:
+            scope.pending.setdefault(decl.name.name, decl.span)
+        for decl in decls:
+            name = decl.name.name
+            existing = scope.lookup(name)
+            if existing is not None:
+                self.diagnostics.append(E.duplicate("constant", name, decl.name.span, existing.span))
+                continue
+            if kind_named(name) is not None or name == VARIABLE_VECTOR:
+                self.diagnostics.append(E.conflict(
+                    f"constant '{name}' would hide the built-in name '{name}'", decl.name.span,
+                    "choose another name"))
+                continue
+            try:
+                value = self.scalar(decl.value, scope)
+            except _Abort:
+                continue
+            scope.pending.pop(name, None)
+            scope.constants[name] = _Constant(value, decl.name.span)
+
+    def scalar(self, expr: ast.Expr, scope: _Scope) -> Scalar:
+        """Evaluate a number or string expression."""
+        if isinstance(expr, ast.Number):
+            return expr.value
+        if isinstance(expr, ast.String):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            name = expr.identifier.name
+            constant = scope.lookup(name)
+            if constant is not None:
+                constant.used = True
+                return constant.value
+            if name in scope.pending:
+                raise self.fail(error("unknown-name", f"constant '{name}' is used before its definition",
+                                      expr.span, None, notes=((f"'{name}' is defined here",
+                                                               scope.pending[name]),)))
+            kind = kind_named(name)
+            if kind is not None:
+                raise self.fail(E.wrong_type("a number", f"{CATEGORY_NAMES[kind.category]} '{name}'",
+                                             expr.span))
+            raise self.fail(E.unknown_name("constant", name, expr.span, scope.all_names()))
+        if isinstance(expr, ast.Negate):
+            value = self.scalar(expr.operand, scope)
+            if isinstance(value, str):
+                raise self.fail(E.wrong_type("a number", "a string", expr.operand.span))
+            return -value
+        if isinstance(expr, ast.BinaryOp):
+            left = self.scalar(expr.left, scope)
+            right = self.scalar(expr.right, scope)
+            for side, value in ((expr.left, left), (expr.right, right)):
+                if isinstance(value, str):
+                    raise self.fail(E.wrong_type("a number", "a string", side.span,
+                                                 f"'{expr.operator}' works on numbers only"))
+            assert not isinstance(left, str) and not isinstance(right, str)
+            if expr.operator == "+":
+                return left + right
+            if expr.operator == "-":
+                return left - right
+            if expr.operator == "*":
+                return left * right
+            if right == 0:
+                raise self.fail(E.arithmetic("division by zero", expr.span))
+            quotient = left / right
+            # Whole quotients of whole numbers stay integers, so `UNITS / 2` can be a unit count.
+            if isinstance(left, int) and isinstance(right, int) and left % right == 0:
+                return left // right
+            return quotient
+        if isinstance(expr, ast.Call):
+            kind = kind_named(expr.function.name)
+            found = (f"{CATEGORY_NAMES[kind.category]} '{kind.name}'" if kind
+                     else f"a call of '{expr.function.name}'")
+            raise self.fail(E.wrong_type("a number", found, expr.span))
+        raise AssertionError(f"unexpected expression {expr!r}")
+
+    def typed_scalar(self, expr: ast.Expr, option: Option, owner: str, scope: _Scope) -> Scalar:
+        value = self.scalar(expr, scope)
+        what = f"'{option.name}' of {owner}"
+        if option.type == "int":
+            if isinstance(value, float) and value.is_integer():
+                raise self.fail(E.wrong_type(f"an integer for {what}", repr(value), expr.span,
+                                             f"write {int(value)}"))
+            if not isinstance(value, int):
+                raise self.fail(E.wrong_type(f"an integer for {what}", _describe(value), expr.span))
+        elif option.type == "float":
+            if not isinstance(value, (int, float)):
+                raise self.fail(E.wrong_type(f"a number for {what}", _describe(value), expr.span))
+            value = float(value)
+        elif option.type == "string" and not isinstance(value, str):
+            raise self.fail(E.wrong_type(f"a string for {what}", _describe(value), expr.span))
+        if option.choices is not None and value not in option.choices:
+            choices = ", ".join(repr(c) for c in option.choices)
+            raise self.fail(E.out_of_range(what, value, f"one of {choices}", expr.span))
+        if option.minimum is not None and isinstance(value, (int, float)):
+            too_small = value <= option.minimum if option.minimum_exclusive else value < option.minimum
+            if too_small:
+                bound = _number(option.minimum)
+                requirement = f"greater than {bound}" if option.minimum_exclusive else f"at least {bound}"
+                raise self.fail(E.out_of_range(what, value, requirement, expr.span))
+        return value
+
+    # Kinds --------------------------------------------------------------------------
+
+    def kind_value(self, expr: ast.Expr, category: str, scope: _Scope) -> KindValue:
+        expected = f"a {CATEGORY_NAMES[category]}"
+        candidates = kinds_of(category)
+        if isinstance(expr, ast.Name):
+            name, arguments, function_span = expr.identifier.name, (), expr.span
+        elif isinstance(expr, ast.Call):
+            name, arguments, function_span = expr.function.name, expr.arguments, expr.function.span
+        else:
+            hyphenated = _hyphenated_name(expr)
+            if hyphenated is not None:
+                raise self.fail(E.unknown_name(CATEGORY_NAMES[category], hyphenated, expr.span,
+                                               candidates))
+            raise self.fail(E.wrong_type(expected, _describe_expr(expr), expr.span,
+                                         _kinds_hint(category)))
+        kind = candidates.get(name)
+        if kind is None:
+            other = kind_named(name)
+            if other is not None:
+                raise self.fail(E.wrong_type(expected, f"{CATEGORY_NAMES[other.category]} '{name}'",
+                                             function_span, _kinds_hint(category)))
+            if isinstance(expr, ast.Name) and scope.lookup(name) is not None:
+                raise self.fail(E.wrong_type(expected, f"the constant '{name}'", function_span,
+                                             _kinds_hint(category)))
+            raise self.fail(E.unknown_name(CATEGORY_NAMES[category], name, function_span, candidates))
+        return self.bind_arguments(kind, arguments, expr.span, scope)
+
+    def bind_arguments(self, kind: Kind, arguments, span: Span, scope: _Scope) -> KindValue:
+        given: dict[str, tuple[ast.Expr, Span]] = {}
+        failed = False
+        seen_named = False
+        for position, argument in enumerate(arguments):
+            if argument.name is None:
+                if seen_named:
+                    self.diagnostics.append(error(
+                        "syntax", "positional argument after a named one", argument.span,
+                        "name this argument, as in 'units = 64'"))
+                    failed = True
+                    continue
+                if position >= len(kind.options):
+                    self.diagnostics.append(error(
+                        "arity", f"'{kind.name}' takes at most {len(kind.options)} argument"
+                        f"{'s' if len(kind.options) != 1 else ''}, found {len(arguments)}",
+                        argument.span))
+                    failed = True
+                    continue
+                option_name = kind.options[position].name
+                option_span = argument.span
+            else:
+                seen_named = True
+                option_name = argument.name.name
+                option_span = argument.name.span
+                if kind.option(option_name) is None:
+                    self.diagnostics.append(E.unknown_option(
+                        kind.name, option_name, option_span, [o.name for o in kind.options]))
+                    failed = True
+                    continue
+            if option_name in given:
+                self.diagnostics.append(E.duplicate("option", option_name, option_span,
+                                                    given[option_name][1]))
+                failed = True
+                continue
+            given[option_name] = (argument.value, option_span)
+        values: list[tuple[str, object]] = []
+        spans: list[tuple[str, Span]] = []
+        for option in kind.options:
+            if option.name not in given:
+                if option.required:
+                    self.diagnostics.append(E.missing(
+                        f"option '{option.name}' of '{kind.name}' ({option.doc})", span,
+                        f"add '{option.name} = ...'"))
+                    failed = True
+                    continue
+                values.append((option.name, self.default(option)))
+                continue
+            value_expr, option_span = given[option.name]
+            try:
+                if option.type == "kind":
+                    assert option.category is not None
+                    value: object = self.kind_value(value_expr, option.category, scope)
+                else:
+                    value = self.typed_scalar(value_expr, option, f"'{kind.name}'", scope)
+            except _Abort:
+                failed = True
+                continue
+            values.append((option.name, value))
+            spans.append((option.name, value_expr.span))
+        if failed:
+            raise _Abort()
+        return KindValue(kind.name, tuple(values), span, tuple(spans))
+
+    def default(self, option: Option | None, kind_name: str | None = None) -> object:
+        if option is not None and option.type != "kind":
+            return option.default
+        name = kind_name if kind_name is not None else str(option.default).removesuffix("()")
+        kind = kind_named(name)
+        assert kind is not None, name
+        return KindValue(kind.name, tuple((o.name, self.default(o)) for o in kind.options), None)
+
+    # Models -------------------------------------------------------------------------
+
+    def model(self, decl: ast.ModelDecl, file_scope: _Scope) -> ModelSpec | None:
+        scope = _Scope(parent=file_scope)
+        self.define_constants([i for i in decl.items if isinstance(i, ast.ConstDecl)], scope)
+        settings: dict[str, ast.Setting] = {}
+        structures: list[ast.StructureBlock] = []
+        for item in decl.items:
+            if isinstance(item, ast.Setting):
+                key = item.key.name
+                if setting_named(key) is None:
+                    self.diagnostics.append(E.unknown_name("setting", key, item.key.span,
+                                                           [s.key for s in SETTINGS]))
+                elif key in settings:
+                    self.diagnostics.append(E.duplicate("setting", key, item.key.span,
+                                                        settings[key].key.span))
+                else:
+                    settings[key] = item
+            elif isinstance(item, ast.StructureBlock):
+                if structures:
+                    self.diagnostics.append(E.duplicate("structure block", decl.name.name, item.span,
+                                                        structures[0].span))
+                else:
+                    structures.append(item)
+        before = len(self.diagnostics)
+        values: dict[str, object] = {}
+        for schema in SETTINGS:
+            item = settings.get(schema.key)
+            if item is None:
+                if schema.default is REQUIRED:
+                    self.diagnostics.append(E.missing(
+                        f"setting '{schema.key}' in model '{decl.name.name}' ({schema.doc})",
+                        decl.name.span, f"add '{schema.key} = ...' to the model"))
+                elif schema.type == "kind":
+                    values[schema.key] = self.default(None, str(schema.default))
+                else:
+                    values[schema.key] = schema.default
+                continue
+            try:
+                if schema.type == "kind":
+                    assert schema.category is not None
+                    values[schema.key] = self.kind_value(item.value, schema.category, scope)
+                else:
+                    option = Option(schema.key, schema.type, schema.default, schema.doc,
+                                    minimum=schema.minimum)
+                    values[schema.key] = self.typed_scalar(item.value, option, "the model", scope)
+            except _Abort:
+                pass
+        if len(self.diagnostics) > before:
+            return None
+        data = values["data"]
+        assert isinstance(data, KindValue)
+        regions: KindValue | None = values["regions"]  # type: ignore[assignment]
+        structure = None
+        if structures:
+            if "regions" in settings:
+                self.diagnostics.append(E.conflict(
+                    "a model takes either 'regions = ...' or a 'structure' block, not both",
+                    structures[0].span, "remove one of them",
+                ))
+                return None
+            regions = None
+            structure = self.structure(structures[0], _num_variables(data), scope)
+            if structure is None:
+                return None
+        elif data.kind != "image":
+            self.diagnostics.append(E.missing(
+                f"structure of model '{decl.name.name}'", decl.name.span,
+                "region graphs are built for image data; for 'variables' data write a "
+                "'structure { region ... }' block"))
+            return None
+        self.check_unused(scope)
+        return ModelSpec(
+            name=decl.name.name, span=decl.span, data=data, regions=regions, structure=structure,
+            inputs=values["inputs"], layers=values["layers"],  # type: ignore[arg-type]
+            weights=values["weights"], seed=int(values["seed"]),  # type: ignore[arg-type]
+        )
+
+    def check_unused(self, scope: _Scope) -> None:
+        for name, constant in scope.constants.items():
+            if not constant.used:
+                self.diagnostics.append(warning("unused", f"constant '{name}' is never used",
+                                                constant.span, "remove it, or use it in a value"))
+
+    # Hand-written structure ---------------------------------------------------------
+
+    def structure(self, block: ast.StructureBlock, num_variables: int,
+                  scope: _Scope) -> StructureSpec | None:
+        before = len(self.diagnostics)
+        if not block.regions:
+            self.diagnostics.append(E.structure("the structure block declares no region", block.span,
+                                                "declare regions as 'region r = x[0] * x[1]'"))
+            return None
+        declared: dict[str, ast.RegionDecl] = {}
+        for region in block.regions:
+            name = region.name.name
+            if name in declared:
+                self.diagnostics.append(E.duplicate("region", name, region.name.span,
+                                                    declared[name].name.span))
+            elif name == VARIABLE_VECTOR:
+                self.diagnostics.append(E.conflict(
+                    f"region name '{name}' is reserved for the variables", region.name.span,
+                    "choose another name"))
+            else:
+                declared[name] = region
+        specs: dict[str, RegionSpec] = {}
+        used_by: dict[str, list[str]] = {name: [] for name in declared}
+        for name, region in declared.items():
+            partitions = []
+            for partition in region.partitions:
+                if len(partition.operands) < 2:
+                    self.diagnostics.append(E.structure(
+                        "a partition needs at least two parts joined by '*'", partition.span,
+                        "a region over a single variable needs no declaration: use x[i] directly"))
+                    continue
+                operands = []
+                for operand in partition.operands:
+                    resolved = self.operand(operand, declared, num_variables, scope)
+                    if resolved is None:
+                        continue
+                    if resolved.region is not None:
+                        used_by[resolved.region].append(name)
+                    operands.append(resolved)
+                partitions.append(PartitionSpec(tuple(operands), partition.span))
+            specs[name] = RegionSpec(name, tuple(partitions), region.span, region.name.span)
+        if len(self.diagnostics) > before:
+            return None
+        order = self.dependency_order(specs)
+        if order is None:
+            return None
+        roots = [name for name in order if not used_by[name]]
+        if len(roots) > 1:
+            first, *others = roots
+            self.diagnostics.append(E.structure(
+                f"the structure has {len(roots)} root regions ({', '.join(roots)}); a model has one",
+                specs[others[0]].name_span,
+                f"use '{others[0]}' in another region, or add a region that joins them",
+            ))
+            return None
+        return StructureSpec(tuple(specs[name] for name in order), roots[0], block.span)
+
+    def operand(self, operand: ast.Operand, declared: dict[str, ast.RegionDecl],
+                num_variables: int, scope: _Scope) -> OperandSpec | None:
+        if isinstance(operand, ast.RegionRef):
+            name = operand.identifier.name
+            if name not in declared:
+                hint = did_you_mean(name, declared)
+                if name == VARIABLE_VECTOR:
+                    hint = "write a variable with its index, as in x[0]"
+                self.diagnostics.append(error("unknown-name", f"unknown region '{name}'",
+                                              operand.span, hint))
+                return None
+            return OperandSpec(name, None, operand.span)
+        name = operand.identifier.name
+        if name != VARIABLE_VECTOR:
+            self.diagnostics.append(E.unknown_name("variable vector", name, operand.identifier.span,
+                                                   [VARIABLE_VECTOR]))
+            return None
+        index_option = Option("index", "int", REQUIRED, "variable index", minimum=0)
+        try:
+            index = self.typed_scalar(operand.index, index_option, f"'{VARIABLE_VECTOR}'", scope)
+        except _Abort:
+            return None
+        assert isinstance(index, int)
+        if index >= num_variables:
+            self.diagnostics.append(E.out_of_range(
+                "variable index", index, f"below {num_variables} (the model has {num_variables} "
+                f"variables, x[0] .. x[{num_variables - 1}])", operand.index.span))
+            return None
+        return OperandSpec(None, index, operand.span)
+
+    def dependency_order(self, specs: dict[str, RegionSpec]) -> list[str] | None:
+        """Regions ordered parts-first; a cycle is reported once, naming its path."""
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        path: list[str] = []
+
+        def visit(name: str) -> bool:
+            if state.get(name) == 2:
+                return True
+            if state.get(name) == 1:
+                cycle = path[path.index(name):] + [name]
+                self.diagnostics.append(E.structure(
+                    f"region '{name}' contains itself: {' -> '.join(cycle)}",
+                    specs[name].name_span, "a region may only be split into smaller regions"))
+                return False
+            state[name] = 1
+            path.append(name)
+            for partition in specs[name].partitions:
+                for operand in partition.operands:
+                    if operand.region is not None and not visit(operand.region):
+                        return False
+            path.pop()
+            state[name] = 2
+            order.append(name)
+            return True
+
+        for name in specs:
+            if not visit(name):
+                return None
+        return order
+
+
+def _num_variables(data: KindValue) -> int:
+    if data.kind == "image":
+        return int(data["channels"]) * int(data["height"]) * int(data["width"])
+    return int(data["count"])
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return repr(value)
+
+
+def _describe_expr(expr: ast.Expr) -> str:
+    if isinstance(expr, ast.Number):
+        return f"the number {expr.text}"
+    if isinstance(expr, ast.String):
+        return "a string"
+    return "an arithmetic expression"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _kinds_hint(category: str) -> str:
+    names = ", ".join(sorted(kinds_of(category)))
+    return f"one of: {names}"
+
+
+def _hyphenated_name(expr: ast.Expr) -> str | None:
+    """`quad-graph` parses as a subtraction; recover the intended name for the message."""
+    if isinstance(expr, ast.Name):
+        return expr.identifier.name
+    if isinstance(expr, ast.Call) and not expr.arguments:
+        return expr.function.name
+    if isinstance(expr, ast.BinaryOp) and expr.operator == "-":
+        left, right = _hyphenated_name(expr.left), _hyphenated_name(expr.right)
+        if left is not None and right is not None:
+            return f"{left}-{right}"
+    return None
+
+
+def check_file(spec: ast.SpecFile) -> tuple[list[ModelSpec], list[Diagnostic]]:
+    """Check every model of a parsed file.
+
+    Returns the models and the warnings; raises ``CompileError`` with every error found.
+    """
+    checker = Checker()
+    file_scope = _Scope()
+    checker.define_constants(list(spec.constants), file_scope)
+    models: list[ModelSpec] = []
+    seen: dict[str, Span] = {}
+    for decl in spec.models:
+        name = decl.name.name
+        if name in seen:
+            checker.diagnostics.append(E.duplicate("model", name, decl.name.span, seen[name]))
+            continue
+        seen[name] = decl.name.span
+        model = checker.model(decl, file_scope)
+        if model is not None:
+            models.append(model)
+    if not spec.models:
+        checker.diagnostics.append(E.missing("model declaration", spec.span,
+                                             "declare one as 'model NAME { data = ... }'"))
+    checker.check_unused(file_scope)
+    errors = [d for d in checker.diagnostics if d.is_error]
+    if errors:
+        raise CompileError(checker.diagnostics)
+    return models, [d for d in checker.diagnostics if not d.is_error]

@@ -1,0 +1,250 @@
+"""Parse ``.pc`` source text into the typed AST, turning Lark's errors into diagnostics."""
+
+from __future__ import annotations
+
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from pcdsl.diagnostics import CompileError, Span, closest, error
+from pcdsl.syntax import ast
+from pcdsl.syntax.grammar import lark_parser
+
+KEYWORDS = ("const", "model", "structure", "region")
+
+# How each terminal of the grammar reads in an "expected ..." message.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "$END": "end of file",
+}
+
+
+def parse_source(text: str, path: str = "<string>") -> ast.SpecFile:
+    """Parse a whole file; raise ``CompileError`` with one syntax diagnostic on failure."""
+    parser = lark_parser()
+    try:
+        tree = parser.parse(text)
+    except UnexpectedInput as exc:
+        raise CompileError([_syntax_diagnostic(exc, text, path)]) from None
+    return _ToAst(path, text).transform(tree)
+
+
+def _span_of_token(token: Token, path: str) -> Span:
+    return Span(path, token.line or 1, token.column or 1,
+                token.end_line or token.line or 1, token.end_column or (token.column or 1) + 1)
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    try:
+        pattern = lark_parser().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    return f"'{pattern.value}'"
+
+
+def _expected_list(names: set[str] | frozenset[str]) -> str:
+    words = sorted({_describe_terminal(n) for n in names})
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _keywords_in(names: set[str] | frozenset[str]) -> list[str]:
+    found = []
+    for name in names:
+        word = _describe_terminal(name).strip("'")
+        if word in KEYWORDS:
+            found.append(word)
+    return found
+
+
+def _previous_token(text: str, line: int, column: int) -> Token | None:
+    """The last token that ends before (line, column), found by re-lexing the prefix."""
+    previous = None
+    try:
+        for token in lark_parser().lex(text):
+            if (token.line, token.column) >= (line, column):
+                break
+            previous = token
+    except UnexpectedInput:
+        pass
+    return previous
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str):
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
+        hint = None
+        if char == "-":
+            hint = "names use underscores, as in 'quad_graph'"
+        elif char in "'":
+            hint = "strings use double quotes"
+        return error("syntax", f"unexpected character {char!r}", span,
+                     hint or f"expected {_expected_list(exc.allowed or set())}")
+    if isinstance(exc, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        span = Span(path, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        return error("syntax", "unexpected end of file",
+                     span, f"expected {_expected_list(set(exc.expected))}")
+    assert isinstance(exc, UnexpectedToken)
+    token = exc.token
+    expected = set(exc.expected)
+    if exc.interactive_parser is not None:
+        # The LALR state's exact follow set: Lark's `expected` can be wider.
+        expected = set(exc.interactive_parser.accepts()) or expected
+    if token.type == "$END":
+        return _syntax_diagnostic(UnexpectedEOF(list(expected)), text, path)
+    span = _span_of_token(token, path)
+    shown = "end of file" if token.type == "$END" else repr(str(token))
+    keywords = _keywords_in(expected)
+    # A misspelt keyword, e.g. `modle m {` at top level.
+    if token.type == "NAME" and keywords:
+        suggestion = closest(str(token), keywords)
+        if suggestion:
+            return error("syntax", f"unknown keyword '{token}'", span,
+                         f"did you mean '{suggestion}'? (expected {_expected_list(expected)})")
+    # A misspelt keyword followed by its brace, e.g. `strucutre {` inside a model.
+    if str(token) == "{":
+        previous = _previous_token(text, token.line, token.column)
+        if previous is not None and previous.type == "NAME":
+            suggestion = closest(str(previous), KEYWORDS)
+            if suggestion:
+                return error("syntax", f"unknown keyword '{previous}'",
+                             _span_of_token(previous, path), f"did you mean '{suggestion}'?")
+    return error("syntax", f"unexpected {shown}", span, f"expected {_expected_list(expected)}")
+
+
+def _join(path: str, first: Span, last: Span) -> Span:
+    return Span(path, first.line, first.column, last.end_line, last.end_column)
+
+
+class _ToAst(Transformer):
+    """Bottom-up conversion of the Lark parse tree into ``pcdsl.syntax.ast`` nodes."""
+
+    def __init__(self, path: str, text: str) -> None:
+        super().__init__()
+        self.path = path
+        self.text = text
+
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.path, 1, 1, 1, 1)
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _ident(self, token: Token) -> ast.Identifier:
+        return ast.Identifier(str(token), _span_of_token(token, self.path))
+
+    @v_args(meta=True)
+    def start(self, meta, items):
+        lines = self.text.splitlines() or [""]
+        span = Span(self.path, 1, 1, len(lines), len(lines[-1]) + 1)
+        return ast.SpecFile(self.path, tuple(items), span)
+
+    @v_args(meta=True)
+    def const_decl(self, meta, children):
+        name, value = children
+        return ast.ConstDecl(self._ident(name), value, self._span(meta))
+
+    @v_args(meta=True)
+    def model_decl(self, meta, children):
+        name, *items = children
+        return ast.ModelDecl(self._ident(name), tuple(items), self._span(meta))
+
+    @v_args(meta=True)
+    def setting(self, meta, children):
+        key, value = children
+        return ast.Setting(self._ident(key), value, self._span(meta))
+
+    @v_args(meta=True)
+    def structure_block(self, meta, children):
+        return ast.StructureBlock(tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def region_decl(self, meta, children):
+        name, *partitions = children
+        return ast.RegionDecl(self._ident(name), tuple(partitions), self._span(meta))
+
+    @v_args(meta=True)
+    def partition(self, meta, children):
+        return ast.Partition(tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def region_ref(self, meta, children):
+        (name,) = children
+        ident = self._ident(name)
+        return ast.RegionRef(ident, ident.span)
+
+    @v_args(meta=True)
+    def variable_ref(self, meta, children):
+        name, index = children
+        return ast.VariableRef(self._ident(name), index, self._span(meta))
+
+    @v_args(meta=True)
+    def number(self, meta, children):
+        (token,) = children
+        text = str(token)
+        is_int = not any(c in text for c in ".eE")
+        value: int | float = int(text) if is_int else float(text)
+        return ast.Number(value, text, _span_of_token(token, self.path))
+
+    @v_args(meta=True)
+    def string(self, meta, children):
+        (token,) = children
+        body = str(token)[1:-1]
+        value = body.replace('\\"', '"').replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\")
+        return ast.String(value, _span_of_token(token, self.path))
+
+    @v_args(meta=True)
+    def name(self, meta, children):
+        (token,) = children
+        ident = self._ident(token)
+        return ast.Name(ident, ident.span)
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        function, *arguments = children
+        return ast.Call(self._ident(function), tuple(a for a in arguments if a is not None),
+                        self._span(meta))
+
+    @v_args(meta=True)
+    def named_argument(self, meta, children):
+        name, value = children
+        return ast.Argument(self._ident(name), value, self._span(meta))
+
+    @v_args(meta=True)
+    def positional_argument(self, meta, children):
+        (value,) = children
+        return ast.Argument(None, value, self._span(meta))
+
+    def _binary(self, operator: str, meta, children):
+        left, right = children
+        return ast.BinaryOp(operator, left, right, _join(self.path, left.span, right.span))
+
+    @v_args(meta=True)
+    def add(self, meta, children):
+        return self._binary("+", meta, children)
+
+    @v_args(meta=True)
+    def sub(self, meta, children):
+        return self._binary("-", meta, children)
+
+    @v_args(meta=True)
+    def mul(self, meta, children):
+        return self._binary("*", meta, children)
+
+    @v_args(meta=True)
+    def div(self, meta, children):
+        return self._binary("/", meta, children)
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        (operand,) = children
+        return ast.Negate(operand, self._span(meta))
+
+
+def is_tree(value: object) -> bool:
+    return isinstance(value, Tree)

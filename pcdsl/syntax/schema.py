@@ -1,0 +1,140 @@
+"""What the language accepts: model settings, the kinds each one takes, their options.
+
+One table drives the semantic check, the defaults, ``pcc info`` and the docs, so a
+new region graph or layer kind is added here (and lowered in ``pcdsl.ir``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ValueType = Literal["int", "float", "string", "kind"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One argument of a kind, e.g. ``units`` of ``categorical``."""
+
+    name: str
+    type: ValueType
+    default: object
+    doc: str
+    minimum: float | None = None
+    minimum_exclusive: bool = False
+    choices: tuple[int | float | str, ...] | None = None
+    category: str | None = None  # for type "kind": which category of kind it takes
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A named constructor of a category, e.g. region graph ``quad_graph``."""
+
+    name: str
+    category: str
+    options: tuple[Option, ...]
+    doc: str
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+
+@dataclass(frozen=True)
+class SettingSchema:
+    """A model-level ``key = value`` line."""
+
+    key: str
+    type: ValueType
+    category: str | None
+    default: object  # REQUIRED, a literal, or the source text of a default kind value
+    doc: str
+    minimum: float | None = None
+
+
+# Human names of the categories, used in messages ("expected a region graph").
+CATEGORY_NAMES = {
+    "data": "data modality",
+    "region_graph": "region graph",
+    "input": "input layer",
+    "sum_product": "sum-product layer",
+    "parameterization": "weight parameterisation",
+    "initializer": "initialiser",
+}
+
+_UNITS_DOC = "number of units (vectorised nodes) per layer"
+
+KINDS: tuple[Kind, ...] = (
+    Kind("image", "data", (
+        Option("channels", "int", 1, "number of channels C", minimum=1),
+        Option("height", "int", REQUIRED, "image height H in pixels", minimum=1),
+        Option("width", "int", REQUIRED, "image width W in pixels", minimum=1),
+        Option("values", "int", 256, "number of values a pixel channel takes (0 .. values-1)",
+               minimum=2),
+    ), "Images of C x H x W discrete pixel channels; one variable per pixel channel, "
+       "flattened in channel, row, column order."),
+    Kind("variables", "data", (
+        Option("count", "int", REQUIRED, "number of variables", minimum=1),
+        Option("values", "int", REQUIRED, "number of values each variable takes", minimum=2),
+    ), "A flat vector of discrete variables x[0] .. x[count-1], for hand-written structure."),
+    Kind("quad_graph", "region_graph", (),
+         "Quad-graph (Mari et al., 2023): 2x2 patches merged level by level, each merge split "
+         "both horizontally-first and vertically-first; smooth and decomposable, not "
+         "structured-decomposable. cirkit's 'quad-graph'."),
+    Kind("quad_tree", "region_graph", (
+        Option("splits", "int", 2, "parts per merge: 2 (two binary splits) or 4 (one 4-way)",
+               choices=(2, 4)),
+    ), "Quad-tree (Mari et al., 2023): like quad_graph but with a single split per merge, "
+       "hence structured-decomposable. cirkit's 'quad-tree-2' and 'quad-tree-4'."),
+    Kind("categorical", "input", (
+        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+    ), "A categorical distribution per unit over the values of one variable, "
+       "parameterised by logits normalised with a softmax."),
+    Kind("cp", "sum_product", (
+        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+    ), "CP layer: one dense sum per input of a partition, then a Hadamard product. "
+       "Regions with several partitions mix them with a per-unit mixing sum."),
+    Kind("softmax", "parameterization", (
+        Option("init", "kind", "normal()", "initialiser of the unnormalised weights",
+               category="initializer"),
+    ), "Sum weights are a softmax of free parameters over each sum's inputs."),
+    Kind("normal", "initializer", (
+        Option("mean", "float", 0.0, "mean"),
+        Option("std", "float", 1.0, "standard deviation", minimum=0.0, minimum_exclusive=True),
+    ), "Independent normal draws."),
+)
+
+SETTINGS: tuple[SettingSchema, ...] = (
+    SettingSchema("data", "kind", "data", REQUIRED, "the data modality the model is over"),
+    SettingSchema("regions", "kind", "region_graph", "quad_graph",
+                  "the region graph (alternatively, a hand-written `structure` block)"),
+    SettingSchema("inputs", "kind", "input", "categorical", "the input layer kind"),
+    SettingSchema("layers", "kind", "sum_product", "cp", "the sum-product layer kind"),
+    SettingSchema("weights", "kind", "parameterization", "softmax",
+                  "parameterisation and initialisation of sum weights"),
+    SettingSchema("seed", "int", None, 0, "seed of the initial weights of the generated module",
+                  minimum=0),
+)
+
+
+def kinds_of(category: str) -> dict[str, Kind]:
+    return {k.name: k for k in KINDS if k.category == category}
+
+
+def kind_named(name: str) -> Kind | None:
+    return next((k for k in KINDS if k.name == name), None)
+
+
+def setting_named(key: str) -> SettingSchema | None:
+    return next((s for s in SETTINGS if s.key == key), None)
