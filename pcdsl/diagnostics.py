@@ -8,9 +8,9 @@ too, so that every stage reports mistakes the same way.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import json
 import os
 import sys
 from collections import Counter
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from pcdsl import __version__
 from pcdsl.diagnostics import CompileError, Diagnostic, Severity, render

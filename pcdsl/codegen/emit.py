@@ -143,8 +143,9 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
             if gather.slice_start is not None:
                 (source,) = gather.sources
                 whole = gather.arity == 1 and gather.width == folded.folds[source].size
-                inputs = f"h{source}, s{source}" if whole else (f"*_slice(h{source}, s{source}, start={gather.slice_start}, "
-                          f"arity={gather.arity}, width={gather.width})")
+                inputs = f"h{source}, s{source}" if whole else (
+                    f"*_slice(h{source}, s{source}, start={gather.slice_start}, "
+                    f"arity={gather.arity}, width={gather.width})")
             else:
                 constant = f"_GATHER_{i}"
                 flat = [p for row in gather.index for p in row]
@@ -185,7 +186,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "version": __version__,
         "model": circuit.name,
         "spec_file_comment": spec_file_comment,
-        "spec_file_literal": repr(file_name),
+        "spec_file_literal": repr(spec_file_comment),
         "spec_sha256": spec_sha256,
         "summary": modality,
         "summary_sentence": f"A probabilistic circuit over {modality}.",

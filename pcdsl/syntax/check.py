@@ -51,7 +51,7 @@ class _Errors:
     @staticmethod
     def duplicate(what: str, name: str, span: Span, first: Span) -> Diagnostic:
         return error("duplicate", f"{what} '{name}' is defined twice", span,
-                     f"remove or rename one of them",
+                     "remove or rename one of them",
                      notes=((f"first definition of '{name}'", first),))
 
     @staticmethod

@@ -1,0 +1,106 @@
+"""Lowering builds the same circuit as libcirkit 0.3.1 for the same configuration."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pcdsl.driver import compile_source
+from pcdsl.ir.circuit import LayerKind
+from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
+from pcdsl.ir.scope import scope_of, variables_of
+
+
+def lower(source: str):
+    return compile_source(source, "spec.pc").models[0].circuit
+
+
+def test_seed_layers_match_libcirkit_census():
+    """Measured with libcirkit 0.3.1: 784 categorical layers of 64x256, 3,120 dense 64x64
+    sums, 1,560 Hadamard products, 258 mixing sums of 64 units over 2 inputs, and at the
+    root two dense 64->1 sums mixed by one 2-input sum."""
+    circuit = lower("model m { data = image(height = 28, width = 28) }")
+    census = Counter((layer.kind, layer.weight.shape if layer.weight else None)
+                     for layer in circuit.layers)
+    assert census == {
+        (LayerKind.CATEGORICAL, (64, 256)): 784,
+        (LayerKind.DENSE, (64, 64)): 3120,
+        (LayerKind.HADAMARD, None): 1560,
+        (LayerKind.MIXING, (64, 2)): 258,
+        (LayerKind.DENSE, (1, 64)): 2,
+        (LayerKind.MIXING, (1, 2)): 1,
+    }
+    assert circuit.num_parameters == 25_657_730
+    root = circuit.layers[circuit.output]
+    assert root.kind is LayerKind.MIXING and root.num_units == 1
+    assert root.scope == (1 << 784) - 1
+
+
+def test_scopes_are_unions_of_inputs():
+    circuit = lower("model m { data = image(channels = 2, height = 5, width = 3) }")
+    for layer in circuit.layers:
+        if layer.kind is LayerKind.CATEGORICAL:
+            assert layer.scope == 1 << layer.variable
+        else:
+            union = 0
+            for i in layer.inputs:
+                union |= circuit.layers[i].scope
+            assert layer.scope == union
+
+
+def test_multichannel_pixels_are_factorised():
+    """A pixel region over C channels becomes a Hadamard of C univariate inputs (cirkit's
+    factorize_multivariate), with variables in channel-row-column order."""
+    circuit = lower("model m { data = image(channels = 3, height = 2, width = 2) }")
+    leaves = [layer for layer in circuit.layers
+              if layer.kind is LayerKind.HADAMARD
+              and all(circuit.layers[i].kind is LayerKind.CATEGORICAL for i in layer.inputs)]
+    assert len(leaves) == 4
+    scopes = sorted(variables_of(layer.scope) for layer in leaves)
+    assert scopes == [(0, 4, 8), (1, 5, 9), (2, 6, 10), (3, 7, 11)]
+
+
+def test_quad_graph_2x2_worked_example():
+    """A 2x2 image: four pixels; top, bottom, left and right pairs; the whole image split
+    rows-first (top * bottom) and columns-first (left * right)."""
+    graph = quad_graph((1, 2, 2))
+    scopes = sorted(variables_of(r.scope) for r in graph.regions)
+    assert scopes == [(0,), (0, 1), (0, 1, 2, 3), (0, 2), (1,), (1, 3), (2,), (2, 3), (3,)]
+    root = graph.regions[graph.root]
+    splits = sorted(
+        sorted(variables_of(graph.regions[r].scope) for r in graph.partitions[p].inputs)
+        for p in root.partitions
+    )
+    assert splits == [[(0, 1), (2, 3)], [(0, 2), (1, 3)]]
+
+
+def test_quad_tree_has_one_partition_per_region():
+    for splits in (2, 4):
+        graph = quad_tree((1, 7, 5), splits=splits)
+        assert all(len(r.partitions) <= 1 for r in graph.regions)
+        assert graph.regions[graph.root].scope == scope_of(range(35))
+        arities = {len(p.inputs) for p in graph.partitions}
+        assert arities <= {2, splits}
+
+
+def test_regions_are_topologically_ordered():
+    graph = quad_graph((1, 9, 6))
+    for partition in graph.partitions:
+        assert all(r < partition.region for r in partition.inputs)
+    circuit = lower("model m { data = image(height = 9, width = 6) }")
+    for layer in circuit.layers:
+        assert all(i < layer.id for i in layer.inputs)
+
+
+def test_hand_written_structure_lowers_as_written():
+    circuit = lower("""
+        model m {
+          data = variables(count = 3, values = 2)
+          inputs = categorical(units = 2)
+          layers = cp(units = 5)
+          structure { region r = x[0] * x[1] * x[2] | x[2] * x[0] * x[1] }
+        }""")
+    kinds = Counter(layer.kind for layer in circuit.layers)
+    # 3 inputs; per partition 3 dense + 1 Hadamard + 1 output dense; a root mixing.
+    assert kinds == {LayerKind.CATEGORICAL: 3, LayerKind.DENSE: 8, LayerKind.HADAMARD: 2,
+                     LayerKind.MIXING: 1}
+    assert circuit.num_parameters == 3 * 2 * 2 + 2 * (3 * 5 * 2 + 5) + 2
