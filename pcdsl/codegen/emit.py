@@ -43,6 +43,47 @@ class _Buffer:
 class _Step:
     comment: str
     code: str
+    split: str  # the statement splitting this fold's output into the chunks others read
+
+
+class _Chunks:
+    """How each fold's output is cut into the contiguous chunks its consumers read.
+
+    A consumer reading rows [a, b) of a fold gets a chunk of ``h.split(...)`` (or the
+    concatenation of a few): unlike slicing, split's backward is one concatenation
+    rather than a zero-filled copy of the whole output per reader.
+    """
+
+    def __init__(self, folded: FoldedCircuit) -> None:
+        bounds: dict[int, set[int]] = {}
+        for fold in folded.folds:
+            gather = fold.gather
+            if gather is None or gather.slice_start is None:
+                continue
+            (source,) = gather.sources
+            cuts = bounds.setdefault(source, {0, folded.folds[source].size})
+            cuts.update(gather.slice_start + a * gather.width for a in range(gather.arity + 1))
+        self.bounds = {source: sorted(cuts) for source, cuts in bounds.items()}
+
+    def split_statement(self, source: int) -> str:
+        cuts = self.bounds.get(source)
+        if cuts is None or len(cuts) == 2:
+            return ""
+        sizes = _shape(tuple(b - a for a, b in zip(cuts, cuts[1:])))
+        return (f"hc{source}, sc{source} = h{source}.split({sizes}), "
+                f"s{source}.split({sizes})")
+
+    def rows(self, source: int, start: int, stop: int) -> tuple[str, str]:
+        """Expressions for rows [start, stop) of a fold's h and s."""
+        cuts = self.bounds[source]
+        if len(cuts) == 2:
+            return f"h{source}", f"s{source}"
+        first, last = cuts.index(start), cuts.index(stop)
+        if last == first + 1:
+            return f"hc{source}[{first}]", f"sc{source}[{first}]"
+        hs = ", ".join(f"hc{source}[{k}]" for k in range(first, last))
+        ss = ", ".join(f"sc{source}[{k}]" for k in range(first, last))
+        return f"torch.cat(({hs}))", f"torch.cat(({ss}))"
 
 
 @dataclass(frozen=True)
@@ -122,6 +163,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     buffers: list[_Buffer] = []
     constants: list[_Constant] = []
     steps: list[_Step] = []
+    chunks = _Chunks(folded)
     for fold in folded.folds:
         i = fold.id
         parameter = None
@@ -142,10 +184,15 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
             assert gather is not None
             if gather.slice_start is not None:
                 (source,) = gather.sources
-                whole = gather.arity == 1 and gather.width == folded.folds[source].size
-                inputs = f"h{source}, s{source}" if whole else (
-                    f"*_slice(h{source}, s{source}, start={gather.slice_start}, "
-                    f"arity={gather.arity}, width={gather.width})")
+                slots = [chunks.rows(source, gather.slice_start + a * gather.width,
+                                     gather.slice_start + (a + 1) * gather.width)
+                         for a in range(gather.arity)]
+                if fold.kind is LayerKind.DENSE:
+                    inputs = f"{slots[0][0]}, {slots[0][1]}"
+                else:
+                    hs = ", ".join(h for h, _ in slots)
+                    ss = ", ".join(s for _, s in slots)
+                    inputs = f"({hs}), ({ss})"
             else:
                 constant = f"_GATHER_{i}"
                 flat = [p for row in gather.index for p in row]
@@ -162,7 +209,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
                 code = f"h{i}, s{i} = _hadamard({inputs})"
             else:
                 code = f"h{i}, s{i} = _mixing({inputs}, self.{parameter})"
-        steps.append(_Step(_describe_fold(fold), code))
+        steps.append(_Step(_describe_fold(fold), code, chunks.split_statement(i)))
 
     o, p = folded.output_fold, folded.output_position
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \
