@@ -94,6 +94,15 @@ class _Scope:
     constants: dict[str, _Constant] = field(default_factory=dict)
     parent: _Scope | None = None
     pending: dict[str, Span] = field(default_factory=dict)  # defined later in this scope
+    failed: set[str] = field(default_factory=set)  # constants whose value had an error
+
+    def has_failed(self, name: str) -> bool:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.failed:
+                return True
+            scope = scope.parent
+        return False
 
     def lookup(self, name: str) -> _Constant | None:
         scope: _Scope | None = self
@@ -143,6 +152,9 @@ class Checker:
             try:
                 value = self.scalar(decl.value, scope)
             except _Abort:
+                # Already reported; uses of this constant are skipped without more noise.
+                scope.pending.pop(name, None)
+                scope.failed.add(name)
                 continue
             scope.pending.pop(name, None)
             scope.constants[name] = _Constant(value, decl.name.span)
@@ -159,6 +171,8 @@ class Checker:
             if constant is not None:
                 constant.used = True
                 return constant.value
+            if scope.has_failed(name):
+                raise _Abort()
             if name in scope.pending:
                 raise self.fail(error("unknown-name", f"constant '{name}' is used before its definition",
                                       expr.span, None, notes=((f"'{name}' is defined here",
@@ -203,6 +217,7 @@ class Checker:
 
     def typed_scalar(self, expr: ast.Expr, option: Option, owner: str, scope: _Scope) -> Scalar:
         value = self.scalar(expr, scope)
+        written = value
         what = f"'{option.name}' of {owner}"
         if option.type == "int":
             if isinstance(value, float) and value.is_integer():
@@ -224,7 +239,7 @@ class Checker:
             if too_small:
                 bound = _number(option.minimum)
                 requirement = f"greater than {bound}" if option.minimum_exclusive else f"at least {bound}"
-                raise self.fail(E.out_of_range(what, value, requirement, expr.span))
+                raise self.fail(E.out_of_range(what, written, requirement, expr.span))
         return value
 
     # Kinds --------------------------------------------------------------------------
@@ -352,6 +367,7 @@ class Checker:
                 else:
                     structures.append(item)
         before = len(self.diagnostics)
+        failed = False
         values: dict[str, object] = {}
         for schema in SETTINGS:
             item = settings.get(schema.key)
@@ -374,8 +390,8 @@ class Checker:
                                     minimum=schema.minimum)
                     values[schema.key] = self.typed_scalar(item.value, option, "the model", scope)
             except _Abort:
-                pass
-        if len(self.diagnostics) > before:
+                failed = True
+        if failed or len(self.diagnostics) > before:
             return None
         data = values["data"]
         assert isinstance(data, KindValue)
@@ -383,9 +399,11 @@ class Checker:
         structure = None
         if structures:
             if "regions" in settings:
-                self.diagnostics.append(E.conflict(
+                self.diagnostics.append(error(
+                    "conflict",
                     "a model takes either 'regions = ...' or a 'structure' block, not both",
                     structures[0].span, "remove one of them",
+                    notes=(("'regions' is set here", settings["regions"].span),),
                 ))
                 return None
             regions = None
@@ -433,6 +451,7 @@ class Checker:
             else:
                 declared[name] = region
         specs: dict[str, RegionSpec] = {}
+        failed = False
         used_by: dict[str, list[str]] = {name: [] for name in declared}
         for name, region in declared.items():
             partitions = []
@@ -446,13 +465,14 @@ class Checker:
                 for operand in partition.operands:
                     resolved = self.operand(operand, declared, num_variables, scope)
                     if resolved is None:
+                        failed = True
                         continue
                     if resolved.region is not None:
                         used_by[resolved.region].append(name)
                     operands.append(resolved)
                 partitions.append(PartitionSpec(tuple(operands), partition.span))
             specs[name] = RegionSpec(name, tuple(partitions), region.span, region.name.span)
-        if len(self.diagnostics) > before:
+        if failed or len(self.diagnostics) > before:
             return None
         order = self.dependency_order(specs)
         if order is None:
@@ -482,8 +502,9 @@ class Checker:
             return OperandSpec(name, None, operand.span)
         name = operand.identifier.name
         if name != VARIABLE_VECTOR:
-            self.diagnostics.append(E.unknown_name("variable vector", name, operand.identifier.span,
-                                                   [VARIABLE_VECTOR]))
+            self.diagnostics.append(error(
+                "unknown-name", f"unknown variable vector '{name}'", operand.identifier.span,
+                f"variables are written {VARIABLE_VECTOR}[i], i from 0 to {num_variables - 1}"))
             return None
         index_option = Option("index", "int", REQUIRED, "variable index", minimum=0)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -115,7 +117,12 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str):
             if suggestion:
                 return error("syntax", f"unknown keyword '{previous}'",
                              _span_of_token(previous, path), f"did you mean '{suggestion}'?")
-    return error("syntax", f"unexpected {shown}", span, f"expected {_expected_list(expected)}")
+    hint = f"expected {_expected_list(expected)}"
+    if str(token) == "-":
+        previous = _previous_token(text, token.line, token.column)
+        if previous is not None and previous.type == "NAME":
+            hint = f"names use underscores, as in '{previous}_...'; {hint}"
+    return error("syntax", f"unexpected {shown}", span, hint)
 
 
 def _join(path: str, first: Span, last: Span) -> Span:
@@ -239,6 +246,12 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def div(self, meta, children):
         return self._binary("/", meta, children)
+
+    @v_args(meta=True)
+    def parenthesised(self, meta, children):
+        # The parentheses belong to the expression's extent, so carets cover them.
+        (inner,) = children
+        return dataclasses.replace(inner, span=self._span(meta))
 
     @v_args(meta=True)
     def neg(self, meta, children):

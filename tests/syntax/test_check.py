@@ -1,0 +1,417 @@
+"""Semantic check: one test per kind of mistake, each pinning the diagnostic's code, its
+exact place and the words that tell the user what to do; then defaults, constants and
+arithmetic of specs that are fine."""
+
+from __future__ import annotations
+
+import pytest
+
+from pcdsl.diagnostics import CompileError, Diagnostic, Severity
+from pcdsl.driver import compile_source
+from pcdsl.syntax.check import check_file
+from pcdsl.syntax.parser import parse_source
+from pcdsl.syntax.typed import KindValue, ModelSpec
+
+FILE = "spec.pc"
+IMAGE = "data = image(height = 2, width = 2)"
+VARIABLES = "data = variables(count = 4, values = 2)"
+
+
+def check(source: str) -> tuple[list[ModelSpec], list[Diagnostic]]:
+    return check_file(parse_source(source, FILE))
+
+
+def errors_of(source: str) -> list[Diagnostic]:
+    with pytest.raises(CompileError) as info:
+        check(source)
+    errors = [d for d in info.value.diagnostics if d.is_error]
+    assert errors, info.value.diagnostics
+    return errors
+
+
+def the_error(source: str) -> Diagnostic:
+    """The one error of ``source``: a mistake is reported once, without follow-on errors."""
+    errors = errors_of(source)
+    assert len(errors) == 1, [d.message for d in errors]
+    return errors[0]
+
+
+def model(*lines: str) -> str:
+    """A model `m` with one line per item, starting on line 2."""
+    return "model m {\n" + "".join(f"  {line}\n" for line in lines) + "}\n"
+
+
+def structure(*regions: str) -> str:
+    """A `variables` model whose structure block's regions start on line 4."""
+    return ("model m {\n  " + VARIABLES + "\n  structure {\n"
+            + "".join(f"    {r}\n" for r in regions) + "  }\n}\n")
+
+
+def where(d: Diagnostic) -> tuple[int, int]:
+    assert d.span is not None and d.span.file == FILE
+    return d.span.line, d.span.column
+
+
+def the_model(source: str) -> ModelSpec:
+    models, warnings = check(source)
+    assert warnings == []
+    (spec,) = models
+    return spec
+
+
+# Names --------------------------------------------------------------------------------
+
+def test_unknown_setting_suggests_the_closest():
+    d = the_error(model(IMAGE, "layer = cp"))
+    assert d.code == "unknown-name"
+    assert where(d) == (3, 3)
+    assert d.span.end_column == 8  # the key only
+    assert d.message == "unknown setting 'layer'"
+    assert d.hint == "did you mean 'layers'?"
+
+
+def test_unknown_kind_suggests_the_closest():
+    d = the_error(model(IMAGE, "regions = quad_grph"))
+    assert d.code == "unknown-name"
+    assert where(d) == (3, 13)
+    assert "region graph 'quad_grph'" in d.message
+    assert d.hint == "did you mean 'quad_graph'?"
+
+
+def test_hyphenated_kind_name_suggests_underscores():
+    # `quad-graph` parses as a subtraction; the message must still be about the name.
+    d = the_error(model(IMAGE, "regions = quad-graph"))
+    assert d.code == "unknown-name"
+    assert where(d) == (3, 13)
+    assert d.span.end_column == 23  # the whole of `quad-graph`
+    assert "'quad-graph'" in d.message
+    assert d.hint == "did you mean 'quad_graph'?"
+
+
+def test_kind_of_the_wrong_category():
+    d = the_error(model(IMAGE, "regions = categorical"))
+    assert d.code == "type"
+    assert where(d) == (3, 13)
+    assert d.message == "expected a region graph, found input layer 'categorical'"
+    assert "quad_graph" in d.hint and "quad_tree" in d.hint
+
+
+def test_unknown_option_suggests_the_closest():
+    d = the_error(model(IMAGE, "inputs = categorical(unit = 3)"))
+    assert d.code == "unknown-name"
+    assert where(d) == (3, 24)
+    assert d.message == "unknown option 'unit' of 'categorical'"
+    assert d.hint == "did you mean 'units'?"
+
+
+def test_unknown_constant_suggests_the_closest():
+    d = the_error("const UNITS = 32\n" + model(IMAGE, "layers = cp(units = UNTIS)"))
+    assert d.code == "unknown-name"
+    assert where(d) == (4, 23)
+    assert d.message == "unknown constant 'UNTIS'"
+    assert d.hint == "did you mean 'UNITS'?"
+
+
+def test_constant_used_before_its_definition():
+    d = the_error("const A = B\nconst B = 1\n" + model(IMAGE, "seed = B"))
+    assert d.code == "unknown-name"
+    assert where(d) == (1, 11)
+    assert "'B'" in d.message and "before its definition" in d.message
+    ((note, span),) = d.notes
+    assert "'B'" in note
+    assert (span.line, span.column) == (2, 1)
+
+
+# Duplicates ---------------------------------------------------------------------------
+
+def assert_duplicate(d: Diagnostic, what: str, name: str, at: tuple[int, int],
+                     first: tuple[int, int]) -> None:
+    assert d.code == "duplicate"
+    assert where(d) == at
+    assert d.message == f"{what} '{name}' is defined twice"
+    ((note, span),) = d.notes
+    assert "first definition" in note and f"'{name}'" in note
+    assert (span.line, span.column) == first
+
+
+def test_duplicate_setting_notes_the_first():
+    d = the_error(model(IMAGE, "seed = 1", "seed = 2"))
+    assert_duplicate(d, "setting", "seed", at=(4, 3), first=(3, 3))
+
+
+def test_duplicate_constant():
+    d = the_error("const A = 1\nconst A = 2\n" + model(IMAGE, "seed = A"))
+    assert_duplicate(d, "constant", "A", at=(2, 7), first=(1, 7))
+
+
+def test_duplicate_model():
+    d = the_error(model(IMAGE) + model(IMAGE))
+    assert_duplicate(d, "model", "m", at=(4, 7), first=(1, 7))
+
+
+def test_duplicate_region():
+    d = the_error(structure("region a = x[0] * x[1]", "region a = x[2] * x[3]"))
+    assert_duplicate(d, "region", "a", at=(5, 12), first=(4, 12))
+
+
+def test_duplicate_option():
+    d = the_error(model("data = image(height = 2, height = 3, width = 2)"))
+    assert_duplicate(d, "option", "height", at=(2, 28), first=(2, 16))
+
+
+# Missing ------------------------------------------------------------------------------
+
+def test_missing_data_setting():
+    d = the_error(model("seed = 1"))
+    assert d.code == "missing"
+    assert where(d) == (1, 7)  # the model's name
+    assert "setting 'data'" in d.message and "model 'm'" in d.message
+    assert "data = " in d.hint
+
+
+def test_missing_required_option():
+    d = the_error(model("data = image(height = 2)"))
+    assert d.code == "missing"
+    assert where(d) == (2, 10)  # the call that lacks it
+    assert "option 'width' of 'image'" in d.message
+    assert "width = " in d.hint
+
+
+# Types --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("line", "column", "words", "hint"),
+    [
+        ("layers = cp(units = 2.0)", 23, ["an integer", "'units' of 'cp'", "2.0"], "write 2"),
+        ('weights = softmax(init = normal(mean = "zero"))', 42,
+         ["a number", "'mean' of 'normal'", "string"], None),
+        ('layers = cp(units = "many")', 23, ["an integer", "string"], None),
+        ("layers = 3", 12, ["a sum-product layer", "the number 3"], "one of: cp"),
+    ],
+    ids=["float-for-int", "string-for-float", "string-for-int", "number-for-kind"],
+)
+def test_wrong_type(line, column, words, hint):
+    d = the_error(model(IMAGE, line))
+    assert d.code == "type"
+    assert where(d) == (3, column)
+    assert d.message.startswith("expected ")
+    for word in words:
+        assert word in d.message
+    if hint is not None:
+        assert d.hint == hint
+
+
+# Ranges -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("source", "at", "words"),
+    [
+        (model(IMAGE, "layers = cp(units = 0)"), (3, 23), ["'units' of 'cp'", "at least 1"]),
+        (model("data = image(height = 2, width = 2, values = 1)"), (2, 48),
+         ["'values' of 'image'", "at least 2"]),
+        (model(IMAGE, "weights = softmax(init = normal(std = 0))"), (3, 41),
+         ["'std' of 'normal'", "greater than 0"]),
+        (model(IMAGE, "regions = quad_tree(splits = 3)"), (3, 32),
+         ["'splits' of 'quad_tree'", "one of 2, 4", "found 3"]),
+    ],
+    ids=["units-0", "values-1", "std-0", "splits-3"],
+)
+def test_out_of_range(source, at, words):
+    d = the_error(source)
+    assert d.code == "range"
+    assert where(d) == at
+    for word in words:
+        assert word in d.message
+
+
+# Arithmetic ---------------------------------------------------------------------------
+
+def test_division_by_zero():
+    d = the_error(model(IMAGE, "layers = cp(units = 64 / 0)"))
+    assert d.code == "arithmetic"
+    assert where(d) == (3, 23)
+    assert d.span.end_column == 29  # all of `64 / 0`
+    assert d.message == "division by zero"
+
+
+def test_a_constant_with_an_error_causes_no_follow_on_errors():
+    # `HALF` is defined on line 1; its uses must not be reported as unknown or as used
+    # before their definition: the one mistake is the division.
+    d = the_error("const HALF = 64 / 0\n" + model(IMAGE, "layers = cp(units = HALF)"))
+    assert d.code == "arithmetic"
+    assert where(d) == (1, 14)
+
+
+# Structure ----------------------------------------------------------------------------
+
+def test_regions_and_structure_conflict():
+    d = the_error(model(IMAGE, "regions = quad_graph", "structure {",
+                        "  region r = x[0] * x[1]", "}"))
+    assert d.code == "conflict"
+    assert where(d) == (4, 3)  # the structure block
+    assert "'regions" in d.message and "'structure'" in d.message and "not both" in d.message
+
+
+def test_variables_data_requires_a_structure():
+    d = the_error(model(VARIABLES))
+    assert d.code == "missing"
+    assert where(d) == (1, 7)
+    assert "structure" in d.message and "'m'" in d.message
+    assert "structure {" in d.hint
+
+
+def test_unknown_region_suggests_the_closest():
+    d = the_error(structure("region left = x[0] * x[1]", "region root = lfet * x[2] * x[3]"))
+    assert d.code == "unknown-name"
+    assert where(d) == (5, 19)
+    assert d.message == "unknown region 'lfet'"
+    assert d.hint == "did you mean 'left'?"
+
+
+def test_variable_index_out_of_range():
+    d = the_error(structure("region root = x[0] * x[1] * x[2] * x[4]"))
+    assert d.code == "range"
+    assert where(d) == (4, 42)  # the index inside `x[4]`
+    assert "variable index" in d.message
+    assert "below 4" in d.message and "x[3]" in d.message and "found 4" in d.message
+
+
+def test_variable_vector_other_than_x():
+    d = the_error(structure("region root = x[0] * x[1] * x[2] * y[3]"))
+    assert d.code == "unknown-name"
+    assert where(d) == (4, 40)
+    assert "'y'" in d.message
+    # The user must learn what to write instead.
+    assert d.hint is not None and "x[" in d.hint
+
+
+def test_partition_with_a_single_part():
+    d = the_error(structure("region root = x[0]"))
+    assert d.code == "structure"
+    assert where(d) == (4, 19)
+    assert "at least two parts" in d.message
+    assert "x[i]" in d.hint
+
+
+def test_region_cycle():
+    d = the_error(structure("region a = b * x[0]", "region b = a * x[1]"))
+    assert d.code == "structure"
+    assert where(d) == (4, 12)
+    assert d.message == "region 'a' contains itself: a -> b -> a"
+
+
+def test_several_root_regions():
+    d = the_error(structure("region a = x[0] * x[1]", "region b = x[2] * x[3]"))
+    assert d.code == "structure"
+    assert where(d) == (5, 12)  # the second root
+    assert "2 root regions" in d.message and "(a, b)" in d.message
+    assert "'b'" in d.hint
+
+
+def test_root_not_covering_every_variable():
+    # Found when the region graph is built, so this runs the driver.
+    source = structure("region root = x[0] * x[1]")
+    with pytest.raises(CompileError) as info:
+        compile_source(source, FILE)
+    (d,) = [e for e in info.value.diagnostics if e.is_error]
+    assert d.code == "coverage"
+    assert where(d) == (4, 5)  # the root region's declaration
+    assert "'root'" in d.message and "2 of 4" in d.message
+    assert "x[2]" in d.message and "x[3]" in d.message
+
+
+# Warnings -----------------------------------------------------------------------------
+
+def test_unused_constant_is_a_warning_and_the_model_still_compiles():
+    source = "const UNUSED = 3\n" + model(IMAGE)
+    models, warnings = check(source)
+    assert len(models) == 1
+    (w,) = warnings
+    assert w.severity is Severity.WARNING and not w.is_error
+    assert w.code == "unused"
+    assert where(w) == (1, 7)
+    assert "'UNUSED'" in w.message
+    compiled = compile_source(source, FILE)
+    assert [m.spec.name for m in compiled.models] == ["m"]
+    assert [d.code for d in compiled.warnings] == ["unused"]
+
+
+# Specs that are fine ------------------------------------------------------------------
+
+def test_defaults_are_filled_in():
+    spec = the_model("model m { data = image(height = 28, width = 28) }")
+    assert spec.name == "m"
+    assert spec.data.kind == "image"
+    assert dict(spec.data.options) == {"channels": 1, "height": 28, "width": 28, "values": 256}
+    assert spec.num_variables == 784 and spec.num_values == 256
+    assert spec.image_shape == (1, 28, 28)
+    assert spec.structure is None
+    assert spec.regions == KindValue("quad_graph", (), None)
+    assert (spec.inputs.kind, spec.inputs["units"]) == ("categorical", 64)
+    assert (spec.layers.kind, spec.layers["units"]) == ("cp", 64)
+    assert spec.weights.kind == "softmax"
+    init = spec.weights["init"]
+    assert isinstance(init, KindValue)
+    assert init.kind == "normal"
+    assert init["mean"] == 0.0 and init["std"] == 1.0
+    assert spec.seed == 0
+
+
+def test_constants_and_arithmetic():
+    spec = the_model("const U = 32\n" + model(
+        "data = image(height = 2, width = 2)",
+        "inputs = categorical(units = U / 2)",
+        "layers = cp(units = U * 2)",
+        "seed = (U - 2) / 3 + -1",
+        "weights = softmax(init = normal(std = U / 64))",
+    ))
+    assert spec.layers["units"] == 64
+    assert spec.inputs["units"] == 16
+    assert isinstance(spec.inputs["units"], int)  # a whole quotient stays an integer
+    assert spec.seed == 9 and isinstance(spec.seed, int)
+    assert spec.weights["init"]["std"] == 0.5
+
+
+def test_non_whole_quotient_is_not_an_integer():
+    d = the_error("const U = 32\n" + model(IMAGE, "layers = cp(units = U / 3)"))
+    assert d.code == "type"
+    assert "an integer" in d.message
+
+
+def test_model_constants_are_scoped_to_their_model():
+    spec = the_model(model("const H = 4", "data = image(height = H, width = H)"))
+    assert spec.image_shape == (1, 4, 4)
+    d = the_error(model("const H = 4", "data = image(height = H, width = H)").replace(
+        "model m", "model a") + model("data = image(height = H, width = 2)").replace(
+        "model m", "model b"))
+    assert d.code == "unknown-name"
+    assert d.message == "unknown constant 'H'"
+
+
+def test_bare_kind_name_is_shorthand_for_a_call_without_arguments():
+    bare = the_model(model(IMAGE, "regions = quad_graph", "layers = cp"))
+    called = the_model(model(IMAGE, "regions = quad_graph()", "layers = cp()"))
+    assert bare.regions.kind == called.regions.kind == "quad_graph"
+    assert bare.regions.options == called.regions.options == ()
+    assert bare.layers.options == called.layers.options == (("units", 64),)
+    tree = the_model(model(IMAGE, "regions = quad_tree"))
+    assert tree.regions.kind == "quad_tree" and tree.regions["splits"] == 2
+
+
+def test_positional_arguments_bind_in_schema_order():
+    spec = the_model(model("data = image(3, 8, 4)", "layers = cp(16)"))
+    assert spec.image_shape == (3, 8, 4)
+    assert spec.layers["units"] == 16
+
+
+def test_structure_is_resolved_in_dependency_order():
+    spec = the_model(structure("region root = left * right",
+                               "region left = x[0] * x[1]",
+                               "region right = x[2] * x[3]"))
+    assert spec.regions is None
+    assert spec.structure is not None
+    assert spec.structure.root == "root"
+    names = [r.name for r in spec.structure.regions]
+    assert names[-1] == "root" and set(names) == {"root", "left", "right"}
+    left = next(r for r in spec.structure.regions if r.name == "left")
+    assert [o.variable for o in left.partitions[0].operands] == [0, 1]
