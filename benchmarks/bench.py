@@ -54,6 +54,7 @@ NUM_VARIABLES = math.prod(IMAGE_SHAPE)
 DATA_SEED = 1234  # the random batch every worker evaluates and trains on
 CIRKIT_SEED = 0  # torch's global seed before cirkit initialises its parameters
 MIN_TIMED_STEPS = 3  # timed steps taken even when the time budget is exhausted
+NOISY_CORES = 0.25  # other processes' average CPU use above which a measurement is flagged
 CIRKIT_CLAMP = -708.3964  # cirkit 0.3.1 clamps log-values here (its issue #416)
 Json = dict[str, Any]
 
@@ -139,6 +140,7 @@ class Settings:
     compile_repeats: int
     sgemm_size: int
     timeout_s: float
+    quiet_wait_s: float  # before each measurement, wait up to this long for an idle machine
     quick: bool
 
     def batch_for(self, config: BenchConfig) -> int:
@@ -348,6 +350,53 @@ def run_worker(argument: str) -> int:
 # --------------------------------------------------------------------------------------
 
 
+class ForeignLoad:
+    """How many CPU cores other processes kept busy while we waited on a child: the busy
+    time of the whole machine (``/proc/stat``, steal included) minus our children's CPU
+    time, over the wall time. Linux only; elsewhere ``cores`` is None."""
+
+    def __enter__(self) -> ForeignLoad:
+        self.cores: float | None = None
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        end = self._sample()
+        if self._start is None or end is None:
+            return
+        wall, busy, ours = (e - s for e, s in zip(end, self._start))
+        if wall > 0:
+            self.cores = max(0.0, (busy - ours) / wall)
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        import resource
+
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+        busy = (user + nice + system + irq + softirq + steal) / ticks
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        ours = children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
+        return time.perf_counter(), busy, ours
+
+
+def wait_for_quiet(max_wait_s: float) -> float:
+    """Wait, up to ``max_wait_s`` seconds, for a one-second window in which other
+    processes use less than NOISY_CORES of CPU; return the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < max_wait_s:
+        with ForeignLoad() as load:
+            time.sleep(1.0)
+        if load.cores is None or load.cores < NOISY_CORES:
+            break
+    return time.perf_counter() - started
+
+
 class WorkerError(RuntimeError):
     """A worker process failed or printed no result."""
 
@@ -363,16 +412,20 @@ def spawn_worker(payload: Json, settings: Settings) -> tuple[Json, float]:
     env.update(OMP_NUM_THREADS=str(settings.threads), MKL_NUM_THREADS=str(settings.threads),
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
     command = [sys.executable, str(HERE), "--worker", json.dumps(payload)]
+    wait_for_quiet(settings.quiet_wait_s)
     t0 = time.perf_counter()
     try:
-        process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO,
-                                 timeout=settings.timeout_s)
+        with ForeignLoad() as load:
+            process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO,
+                                     timeout=settings.timeout_s)
     except subprocess.TimeoutExpired:
         raise WorkerError(f"timed out after {settings.timeout_s:.0f} s") from None
     wall = time.perf_counter() - t0
     for line in reversed(process.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):]), wall
+            result = json.loads(line[len(RESULT_MARKER):])
+            result["foreign_cpu_cores"] = load.cores
+            return result, wall
     tail = (process.stderr.strip().splitlines() or ["(no output)"])[-1]
     raise WorkerError(f"exit status {process.returncode}: {tail}")
 
@@ -413,30 +466,55 @@ def _median_of(runs: Sequence[Json], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def _max_load(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+PCC_EXIT_DIAGNOSTICS = 1  # pcc's exit status for errors in a spec (2: usage, 3: internal error)
+
+
+def _pcc_failure(config: BenchConfig, process: subprocess.CompletedProcess[str],
+                 workdir: Path) -> Json:
+    """What to record when ``pcc`` fails: a spec it rejects with diagnostics (exit 1) is
+    a configuration pcdsl does not support yet; anything else is a failure of pcc."""
+    text = process.stderr.replace(str(workdir) + os.sep, "")
+    errors = [ln.strip() for ln in text.splitlines() if "error" in ln]
+    reason = "; ".join(errors[:3]) or text.strip() or f"exit status {process.returncode}"
+    if process.returncode == PCC_EXIT_DIAGNOSTICS:
+        log(f"[{config.name}] pcdsl: pcc rejects the spec: {NOT_SUPPORTED}")
+        return {"supported": False, "reason": reason}
+    log(f"[{config.name}] pcdsl: pcc failed (exit status {process.returncode}): {reason}")
+    return {"supported": True, "compile": {"error": f"pcc exit status {process.returncode}: {reason}"},
+            "train": {"error": "not run: pcc failed"}, "eval": {"error": "not run: pcc failed"}}
+
+
 def measure_pcdsl(config: BenchConfig, settings: Settings, workdir: Path) -> Json:
-    """Compile the configuration with ``pcc`` (timed) and measure the generated module."""
+    """Compile the configuration with ``pcc`` (timed) and measure the generated module;
+    if ``pcc`` rejects the spec, record why and measure nothing else."""
     spec = workdir / f"{config.name}.pc"
     spec.write_text(config.spec(), encoding="utf-8")
     module = workdir / f"{config.name}_pcdsl.py"
     pcc = find_pcc()
-    walls = []
+    walls: list[float] = []
+    loads: list[float | None] = []
     for _ in range(settings.compile_repeats):
+        wait_for_quiet(settings.quiet_wait_s)
         t0 = time.perf_counter()
-        process = subprocess.run([*pcc, str(spec), "-o", str(module)], capture_output=True,
-                                 text=True, timeout=settings.timeout_s)
+        with ForeignLoad() as load:
+            process = subprocess.run([*pcc, str(spec), "-o", str(module)], capture_output=True,
+                                     text=True, timeout=settings.timeout_s)
         walls.append(time.perf_counter() - t0)
+        loads.append(load.cores)
         if process.returncode != 0:
-            lines = [ln for ln in process.stderr.splitlines() if "error" in ln]
-            reason = "; ".join(lines[:3]) or process.stderr.strip() or f"exit {process.returncode}"
-            log(f"[{config.name}] pcdsl: pcc rejects the spec: not supported by pcdsl yet")
-            return {"supported": False, "reason": reason, "spec": str(spec)}
-    out: Json = {"supported": True, "spec": str(spec), "module": str(module),
-                 "pcc_command": " ".join(pcc),
-                 "compile": {"subprocess_s": statistics.median(walls), "subprocess_runs_s": walls}}
+            return _pcc_failure(config, process, workdir)
+    out: Json = {"supported": True, "pcc_command": " ".join(pcc),
+                 "compile": {"subprocess_s": statistics.median(walls), "subprocess_runs_s": walls,
+                             "foreign_cpu_cores": _max_load(loads)}}
     try:
         flops, parameters = pcdsl_flops_per_image(spec)
         out.update(flops_per_image=flops, num_parameters=parameters)
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # a FLOP count is a bonus: never lose the measurements for it
         log(f"[{config.name}] pcdsl: no FLOP count: {exc}")
     _measure_side(out, "pcdsl", config, settings,
                   {"impl": "pcdsl", "spec": str(spec), "module": str(module)})
@@ -462,6 +540,8 @@ def _measure_side(out: Json, impl: str, config: BenchConfig, settings: Settings,
             result, wall = spawn_worker({**common, "task": "compile"}, settings)
             runs.append({**result, "process_s": wall})
         compile_info = out.setdefault("compile", {})
+        compile_info["foreign_cpu_cores"] = _max_load(
+            [compile_info.get("foreign_cpu_cores")] + [r["foreign_cpu_cores"] for r in runs])
         compile_info["in_process_s"] = _median_of(runs, "build_compile_s")
         compile_info["in_process_runs_s"] = [r["build_compile_s"] for r in runs]
         if impl == "cirkit":  # the whole worker process: start-up, import, build, compile
@@ -471,9 +551,9 @@ def _measure_side(out: Json, impl: str, config: BenchConfig, settings: Settings,
             out["flops_per_image"] = runs[0]["flops_per_image"]
             out["num_parameters"] = runs[0]["num_parameters"]
         log(f"[{config.name}] {impl}: compile {compile_info['subprocess_s']:.2f} s "
-            f"(in-process {compile_info['in_process_s']:.2f} s)")
+            f"(in-process {compile_info['in_process_s']:.2f} s){_load_note(compile_info)}")
     except WorkerError as exc:
-        out["compile_error"] = str(exc)
+        out.setdefault("compile", {})["error"] = str(exc)
         log(f"[{config.name}] {impl}: compile failed: {exc}")
     for task in ("train", "eval"):
         payload = {**common, "task": task, "batch": settings.batch_for(config),
@@ -481,10 +561,22 @@ def _measure_side(out: Json, impl: str, config: BenchConfig, settings: Settings,
         try:
             out[task], _ = spawn_worker(payload, settings)
             log(f"[{config.name}] {impl}: {task} {out[task]['images_per_s']:.1f} images/s, "
-                f"peak RSS {out[task]['rss_peak_gib']:.2f} GiB")
+                f"peak RSS {out[task]['rss_peak_gib']:.2f} GiB{_load_note(out[task])}")
         except WorkerError as exc:
             out[task] = {"error": str(exc)}
             log(f"[{config.name}] {impl}: {task} failed: {exc}")
+
+
+def _noisy(result: Json | None) -> bool:
+    """Whether other processes competed for the CPU during this measurement."""
+    cores = _get(result, "foreign_cpu_cores")
+    return cores is not None and cores > NOISY_CORES
+
+
+def _load_note(result: Json) -> str:
+    if not _noisy(result):
+        return ""
+    return f" [other processes used {result['foreign_cpu_cores']:.2f} cores meanwhile: noisy]"
 
 
 def measure_sgemm(settings: Settings) -> Json:
@@ -496,7 +588,7 @@ def measure_sgemm(settings: Settings) -> Json:
     except WorkerError as exc:
         log(f"sgemm failed: {exc}")
         return {"size": n, "error": str(exc)}
-    log(f"sgemm {n}x{n}: {result['gflops']:.1f} GFLOP/s")
+    log(f"sgemm {n}x{n}: {result['gflops']:.1f} GFLOP/s{_load_note(result)}")
     return result
 
 
@@ -526,8 +618,28 @@ def derive(entry: Json, sgemm_gflops: float | None) -> None:
 
 NOT_SUPPORTED = "not supported by pcdsl yet"
 
+# One row of a configuration's table: label, where the value sits in a side's results,
+# how to format it, and whether to print the pcdsl/cirkit ratio.
+Metric = tuple[str, tuple[str, ...], str, bool]
+METRICS: tuple[Metric, ...] = (
+    ("train images/s", ("train", "images_per_s"), "rate", True),
+    ("eval images/s", ("eval", "images_per_s"), "rate", True),
+    ("train peak RSS (GiB)", ("train", "rss_peak_gib"), "gib", True),
+    ("eval peak RSS (GiB)", ("eval", "rss_peak_gib"), "gib", True),
+    ("compile, subprocess (s)", ("compile", "subprocess_s"), "s", True),
+    ("compile, in-process (s)", ("compile", "in_process_s"), "s", True),
+    ("train GFLOP/s (% sgemm)", ("train", "gflops"), "gflops", True),
+    ("eval GFLOP/s (% sgemm)", ("eval", "gflops"), "gflops", True),
+    ("mean log-likelihood", ("eval", "mean_ll"), "ll", False),
+)
+CUDA_METRICS: tuple[Metric, ...] = (
+    ("train peak CUDA memory (GiB)", ("train", "cuda_peak_gib"), "gib", True),
+    ("eval peak CUDA memory (GiB)", ("eval", "cuda_peak_gib"), "gib", True),
+)
 
-def _get(data: Json | None, *path: str) -> Any:
+
+def _get(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a key is missing."""
     for key in path:
         if not isinstance(data, dict) or key not in data:
             return None
@@ -535,17 +647,18 @@ def _get(data: Json | None, *path: str) -> Any:
     return data
 
 
-def _fmt(value: Any, kind: str) -> str:
+def _fmt(value: Any, kind: str, result: Json | None = None) -> str:
     if value is None:
         return "-"
     if kind == "rate":
         return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
-    if kind == "gib":
+    if kind in ("gib", "s"):
         return f"{value:.2f}"
-    if kind == "s":
-        return f"{value:.2f}"
+    if kind == "gflops":
+        fraction = _get(result, "fraction_of_sgemm")
+        return f"{value:.2f}" + (f" ({fraction:.1%})" if fraction is not None else "")
     if kind == "ll":
-        return f"{value:,.1f}"
+        return f"{value:,.1f}" + (" *" if abs(value - CIRKIT_CLAMP) < 0.01 else "")
     return str(value)
 
 
@@ -555,143 +668,128 @@ def _ratio(ours: Any, theirs: Any) -> str:
     return f"{ours / theirs:.2f}x"
 
 
-def _gflops_cell(result: Json | None) -> str:
-    gflops = _get(result, "gflops")
-    if gflops is None:
-        return "-"
-    fraction = _get(result, "fraction_of_sgemm")
-    return f"{gflops:.2f}" + (f" ({fraction:.1%})" if fraction is not None else "")
+def _cell(side: Json, path: tuple[str, ...], kind: str) -> str:
+    """One side's value of a metric, marked '!' where the measurement was noisy."""
+    if side.get("supported") is False:
+        return "n/s"
+    if side.get("available") is False:
+        return "n/a"
+    result = side.get(path[0])
+    if _get(result, "error"):
+        return "error"
+    return _fmt(_get(side, *path), kind, result) + (" !" if _noisy(result) else "")
 
 
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    """Align ``rows`` (the first one a header) into text columns."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths))]
         lines.append("  " + "  ".join(cells).rstrip())
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     return lines
 
 
-def _side_cell(side: Json, value: Any, kind: str, task: str | None) -> str:
-    if side.get("supported") is False:
-        return "n/s"
-    if side.get("available") is False:
-        return "n/a"
-    if task and _get(side, task, "error"):
-        return "error"
-    return _fmt(value, kind)
-
-
-def render(report: Json) -> str:
-    """The human-readable report: one block per configuration, then a summary."""
-    meta, settings = report["meta"], report["settings"]
-    sgemm = report["sgemm"]
+def _header(report: Json) -> list[str]:
+    meta, settings, sgemm = report["meta"], report["settings"], report["sgemm"]
     lines = [
-        f"pcdsl {meta['pcdsl']} vs libcirkit {meta['libcirkit'] or '(not installed)'} — "
+        f"pcdsl {meta['pcdsl']} vs libcirkit {meta['libcirkit'] or '(not installed)'}; "
         f"torch {meta['torch']}, Python {meta['python']}",
-        f"device {settings['device']} ({meta['cpu']}), {settings['threads']} threads "
-        f"(torch.set_num_threads), float32",
-        f"timing: {settings['warmup']} warm-up steps, then the median of up to {settings['steps']} "
-        f"timed steps (fewer once {settings['budget_s']:.0f} s are spent, at least "
-        f"{MIN_TIMED_STEPS}); every measurement in a fresh process"
-        + (" [--quick]" if settings["quick"] else ""),
+        f"device {settings['device']} ({meta['cpu']}, {meta['cpu_count']} CPUs), "
+        f"{settings['threads']} threads (torch.set_num_threads), float32",
+        f"timing: {settings['warmup']} warm-up steps, then the median of up to "
+        f"{settings['steps']} timed steps (fewer once {settings['budget_s']:g} s are spent, at "
+        f"least {MIN_TIMED_STEPS}); every measurement in a fresh process"
+        + ("; --quick" if settings["quick"] else ""),
     ]
+    n = sgemm["size"]
     if "gflops" in sgemm:
-        lines.append(f"reference sgemm {sgemm['size']}x{sgemm['size']} @ {sgemm['size']}x"
-                     f"{sgemm['size']} float32: {sgemm['gflops']:.1f} GFLOP/s "
-                     f"(median of {len(sgemm['step_s'])})")
+        lines.append(f"reference sgemm ({n}x{n} @ {n}x{n}, float32): {sgemm['gflops']:.1f} GFLOP/s"
+                     + (" !" if _noisy(sgemm) else ""))
     else:
         lines.append(f"reference sgemm: failed ({sgemm.get('error')})")
     if not meta["libcirkit"]:
-        lines.append("libcirkit is not importable: measuring pcdsl only "
+        lines.append("libcirkit is not importable: pcdsl measured alone "
                      "(pip install libcirkit==0.3.1 to compare)")
+    return lines
 
-    for entry in report["results"]:
-        config, ours, theirs = entry["config"], entry["pcdsl"], entry["cirkit"]
-        parameters = ours.get("num_parameters") or theirs.get("num_parameters")
-        flops = entry.get("flops_per_image")
-        lines += ["", f"{config['name']} — {config['description']}",
-                  f"  batch {entry['batch']}"
-                  + (f"; {parameters:,} parameters" if parameters else "")
-                  + (f"; {flops / 1e6:,.1f} MFLOP per image forward" if flops else "")]
-        if ours.get("supported") is False:
-            lines.append(f"  pcdsl: {NOT_SUPPORTED} (pcc: {ours['reason']})")
-        if entry.get("flops_counts_agree") is False:
-            lines.append(f"  warning: FLOP counts differ: pcdsl {ours['flops_per_image']:,}, "
-                         f"cirkit {theirs['flops_per_image']:,} per image (pcdsl's is used)")
-        rows = [["metric", "pcdsl", "cirkit", "pcdsl/cirkit"]]
-        metrics: list[tuple[str, tuple[str, ...], str, str | None, bool]] = [
-            ("train images/s", ("train", "images_per_s"), "rate", "train", True),
-            ("eval images/s", ("eval", "images_per_s"), "rate", "eval", True),
-            ("train peak RSS (GiB)", ("train", "rss_peak_gib"), "gib", "train", True),
-            ("eval peak RSS (GiB)", ("eval", "rss_peak_gib"), "gib", "eval", True),
-            ("compile, subprocess (s)", ("compile", "subprocess_s"), "s", None, True),
-            ("compile, in-process (s)", ("compile", "in_process_s"), "s", None, True),
-        ]
-        if settings["device"] == "cuda":
-            metrics.insert(4, ("train peak CUDA mem (GiB)", ("train", "cuda_peak_gib"), "gib",
-                               "train", True))
-        for label, path, kind, task, with_ratio in metrics:
-            a, b = _get(ours, *path), _get(theirs, *path)
-            rows.append([label, _side_cell(ours, a, kind, task), _side_cell(theirs, b, kind, task),
-                         _ratio(a, b) if with_ratio else ""])
-        for task, label in (("train", "train GFLOP/s (% sgemm)"), ("eval", "eval GFLOP/s (% sgemm)")):
-            a, b = _get(ours, task), _get(theirs, task)
-            rows.append([label, "n/s" if ours.get("supported") is False else _gflops_cell(a),
-                         "n/a" if theirs.get("available") is False else _gflops_cell(b),
-                         _ratio(_get(a, "gflops"), _get(b, "gflops"))])
-        rows.append(["mean log-likelihood", _side_cell(ours, _get(ours, "eval", "mean_ll"), "ll", "eval"),
-                     _side_cell(theirs, _get(theirs, "eval", "mean_ll"), "ll", "eval")
-                     + (" *" if _clamped(_get(theirs, "eval", "mean_ll")) else ""), ""])
-        lines += _table(rows, right={1, 2, 3})
-        for side in ("pcdsl", "cirkit"):
-            data = entry[side]
-            for key in ("compile_error",):
-                if data.get(key):
-                    lines.append(f"  {side} compile failed: {data[key]}")
-            for task in ("train", "eval"):
-                if _get(data, task, "error"):
-                    lines.append(f"  {side} {task} failed: {data[task]['error']}")
 
-    lines += ["", "summary (pcdsl / cirkit; throughput > 1 and RSS < 1 favour pcdsl)"]
-    rows = [["config", "batch", "train img/s", "eval img/s", "train RSS", "compile (subprocess)"]]
-    for entry in report["results"]:
+def _config_block(entry: Json, device: str) -> list[str]:
+    config, ours, theirs = entry["config"], entry["pcdsl"], entry["cirkit"]
+    parameters = ours.get("num_parameters") or theirs.get("num_parameters")
+    flops = entry.get("flops_per_image")
+    lines = ["", f"{config['name']}: {config['description']}",
+             f"  batch {entry['batch']}"
+             + (f"; {parameters:,} parameters" if parameters else "")
+             + (f"; {flops / 1e6:,.2f} MFLOP per image (forward)" if flops else "")]
+    if ours.get("supported") is False:
+        lines.append(f"  pcdsl: {NOT_SUPPORTED} (pcc: {ours['reason']})")
+    if entry.get("flops_counts_agree") is False:
+        lines.append(f"  warning: the FLOP counts differ: pcdsl {ours['flops_per_image']:,}, "
+                     f"cirkit {theirs['flops_per_image']:,} per image (pcdsl's is used)")
+    metrics = METRICS[:4] + (CUDA_METRICS if device == "cuda" else ()) + METRICS[4:]
+    rows = [["metric", "pcdsl", "cirkit", "pcdsl/cirkit"]]
+    for label, path, kind, with_ratio in metrics:
+        ratio = _ratio(_get(ours, *path), _get(theirs, *path)) if with_ratio else ""
+        rows.append([label, _cell(ours, path, kind), _cell(theirs, path, kind), ratio])
+    lines += _table(rows, right={1, 2, 3})
+    for side in ("pcdsl", "cirkit"):
+        for part in ("compile", "train", "eval"):
+            error = _get(entry[side], part, "error")
+            if error:
+                lines.append(f"  {side} {part} failed: {error}")
+    return lines
+
+
+def _summary(results: Sequence[Json]) -> list[str]:
+    lines = ["", "summary, pcdsl / cirkit (throughput above 1x and RSS, compile time below 1x "
+             "favour pcdsl)"]
+    rows = [["config", "batch", "train img/s", "eval img/s", "train RSS", "compile"]]
+    for entry in results:
         ours, theirs = entry["pcdsl"], entry["cirkit"]
         name, batch = entry["config"]["name"], str(entry["batch"])
         if ours.get("supported") is False:
             rows.append([name, batch, NOT_SUPPORTED, "", "", ""])
             continue
-        rows.append([name, batch] + [
-            _ratio(_get(ours, *p), _get(theirs, *p))
-            for p in (("train", "images_per_s"), ("eval", "images_per_s"),
-                      ("train", "rss_peak_gib"), ("compile", "subprocess_s"))])
-    lines += _table(rows, right={1, 2, 3, 4, 5})
+        paths = (("train", "images_per_s"), ("eval", "images_per_s"), ("train", "rss_peak_gib"),
+                 ("compile", "subprocess_s"))
+        rows.append([name, batch, *(_ratio(_get(ours, *p), _get(theirs, *p)) for p in paths)])
+    return lines + _table(rows, right={1, 2, 3, 4, 5})
+
+
+def render(report: Json) -> str:
+    """The human-readable report: a header, one table per configuration, a summary."""
+    lines = _header(report)
+    for entry in report["results"]:
+        lines += _config_block(entry, report["settings"]["device"])
+    lines += _summary(report["results"])
     lines += ["", "notes:", *(f"  - {note}" for note in NOTES)]
+    lines.append(f"  - total wall time of this run: {report['wall_s']:.0f} s.")
     return "\n".join(lines)
-
-
-def _clamped(value: Any) -> bool:
-    return isinstance(value, float) and abs(value - CIRKIT_CLAMP) < 0.01
 
 
 NOTES = (
     "* libcirkit 0.3.1 clamps log-values at -708.3964 (cirkit issue #416), so on 28x28 images "
-    "its mean log-likelihood reads about -708.4 instead of the true value (several thousand "
-    "nats below); pcdsl's is exact. The two models also draw different initial weights, so "
-    "their log-likelihoods are not expected to agree; the row is a sanity check only.",
-    "n/s: pcc rejects the spec (not supported by pcdsl yet); cirkit's side is still measured.",
-    "peak RSS: ru_maxrss of the worker process that ran the measurement (interpreter, torch, "
-    "the model and, for cirkit, its symbolic circuit and compiler state included).",
+    "its mean log-likelihood reads about -708.4 instead of its true value, thousands of nats "
+    "lower; pcdsl's is exact. The two models draw different initial weights, so the values "
+    "are not expected to agree: the row is a sanity check only.",
+    f"! other processes kept more than {NOISY_CORES} CPU cores busy on average during that "
+    "measurement (from /proc/stat): treat it as noisy.",
+    "n/s: pcc rejects the spec (not supported by pcdsl yet); cirkit's side is still measured. "
+    "n/a: libcirkit is not installed.",
+    "peak RSS: ru_maxrss of the fresh process that ran the measurement (interpreter, torch, "
+    "the model, optimiser state and, for cirkit, its symbolic circuit and compiler state).",
     "compile, subprocess: pcdsl = wall time of `pcc SPEC -o FILE`; cirkit = wall time of a "
-    "Python process that imports cirkit, builds the symbolic circuit and compiles it. Both "
+    "Python process that imports cirkit, builds the symbolic circuit and compiles it; both "
     "include interpreter start-up. in-process: pcdsl = compile_file + emit_python; cirkit = "
-    "image_data + cirkit.pipeline.compile, imports excluded. Medians of the repeats.",
+    "image_data + cirkit.pipeline.compile; imports excluded. Medians of the repeats.",
     "GFLOP/s: FLOPs counted from the circuit's structure, the same count for both (dense sum "
     "2*K_in*K_out, mixing sum 2*A*K, product (A-1)*K, input gathers free) times images/s; "
-    "training counts 3x the forward FLOPs. Work an implementation does beyond that count "
-    "(log-sum-exp, rescaling) is not credited.",
+    "training counts 3x the forward FLOPs. Work beyond that count (log-sum-exp, rescaling, "
+    "gathers) is not credited; % sgemm compares with the reference above.",
 )
 
 
@@ -739,6 +837,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds before a worker process is abandoned (default 900)")
+    parser.add_argument("--quiet-wait", type=float, default=None,
+                        help="before each measurement, wait up to this many seconds for other "
+                        "processes to leave the CPU idle (default 15, --quick 0)")
     parser.add_argument("--quick", action="store_true", help="few steps, small batches: a smoke test")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead")
     parser.add_argument("--worker", metavar="PAYLOAD", help=argparse.SUPPRESS)
@@ -767,7 +868,8 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         warmup=pick(arguments.warmup, 2, 1), steps=pick(arguments.steps, 10, 3),
         budget_s=pick(arguments.budget, 20.0, 4.0),
         compile_repeats=pick(arguments.compile_repeats, 3, 1),
-        sgemm_size=pick(arguments.sgemm_size, 4096, 2048), timeout_s=arguments.timeout, quick=quick)
+        sgemm_size=pick(arguments.sgemm_size, 4096, 2048), timeout_s=arguments.timeout,
+        quiet_wait_s=pick(arguments.quiet_wait, 15.0, 0.0), quick=quick)
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -785,7 +887,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_worker(arguments.worker)
     settings = settings_from(arguments)
     meta = {"pcdsl": _version("pcdsl"), "libcirkit": _version("libcirkit"), "torch": _version("torch"),
-            "python": platform.python_version(), "cpu": _cpu_name(), "executable": sys.executable}
+            "python": platform.python_version(), "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+            "executable": sys.executable}
     if importlib.util.find_spec("cirkit") is None:
         meta["libcirkit"] = None
     if settings.device == "cuda":

@@ -112,6 +112,10 @@ def _diagnostic_json(d: Diagnostic) -> dict:
         "code": d.code,
         "message": d.message,
         "hint": d.hint,
+        "notes": [{"message": message,
+                   "line": note_span.line if note_span else None,
+                   "column": note_span.column if note_span else None}
+                  for message, note_span in d.notes],
     }
 
 
@@ -204,7 +208,10 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"  {'folds:':<14}{facts['num_folds']}, depth {facts['depth']}")
     print(f"  {'smooth:':<14}{yes_no[facts['is_smooth']]}")
     print(f"  {'decomposable:':<14}{yes_no[facts['is_decomposable']]}")
-    print(f"  {'structured:':<14}{yes_no[facts['is_structured_decomposable']]}")
+    structured = yes_no[facts["is_structured_decomposable"]]
+    if model.report.structured_decomposable:
+        structured += f" ({model.report.structured_decomposable[0].message})"
+    print(f"  {'structured:':<14}{structured}")
     print("  folds:")
     for f in facts["folds"]:
         shape = "x".join(map(str, f["parameter_shape"])) if f["parameter_shape"] else "-"

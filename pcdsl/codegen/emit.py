@@ -9,6 +9,7 @@ pattern, and numbers.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,24 +47,80 @@ class _Step:
     split: str  # the statement splitting this fold's output into the chunks others read
 
 
-class _Chunks:
-    """How each fold's output is cut into the contiguous chunks its consumers read.
+@dataclass(frozen=True)
+class _Constant:
+    name: str
+    text: str
 
-    A consumer reading rows [a, b) of a fold gets a chunk of ``h.split(...)`` (or the
-    concatenation of a few): unlike slicing, split's backward is one concatenation
-    rather than a zero-filled copy of the whole output per reader.
+
+@dataclass(frozen=True)
+class _Normalised:
+    """One entry of the module's ``normalised()`` dictionary."""
+
+    key: str
+    code: str
+
+
+def _parameter_name(fold: Fold) -> str:
+    return f"{fold.kind.value}_{fold.id}"
+
+
+class _Plan:
+    """Decides how every fold reads its inputs and writes the statements of ``forward``.
+
+    * Input folds are never materialised: ``normalised()`` turns their logits into a
+      table of probabilities per (variable, value), rescaled per row, and folds read
+      the rows they need straight from it (``_lookup``).
+    * A dense fold over inputs alone is itself a table, (members x values) rows of its
+      outputs; it is used whenever no gradient is needed (then it is cached) or the
+      batch has at least as many rows as there are values, so a lookup replaces the
+      matrix product.
+    * A fold reading a contiguous run of one earlier fold gets chunks of that fold's
+      output from ``split``: unlike slicing, split's backward is one concatenation
+      rather than a zero-filled copy of the whole output per reader.
+    * Anything else gathers by an index table (``_take``).
     """
 
     def __init__(self, folded: FoldedCircuit) -> None:
+        self.folded = folded
+        self.inputs = {f.id for f in folded.folds if f.kind is LayerKind.CATEGORICAL}
+        self.buffers: list[_Buffer] = []
+        self.constants: list[_Constant] = []
+        self.normalised: list[_Normalised] = []
+        self.dense_tables: list[_Normalised] = []
         bounds: dict[int, set[int]] = {}
         for fold in folded.folds:
             gather = fold.gather
-            if gather is None or gather.slice_start is None:
+            if gather is None or gather.slice_start is None or gather.sources[0] in self.inputs:
                 continue
             (source,) = gather.sources
             cuts = bounds.setdefault(source, {0, folded.folds[source].size})
             cuts.update(gather.slice_start + a * gather.width for a in range(gather.arity + 1))
         self.bounds = {source: sorted(cuts) for source, cuts in bounds.items()}
+        for fold in folded.folds:
+            if fold.kind is LayerKind.CATEGORICAL:
+                name = _parameter_name(fold)
+                self.normalised.append(_Normalised(
+                    name, f"_categorical_table(self.{name})"))
+            elif fold.weight is not None:
+                name = _parameter_name(fold)
+                self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
+
+    def buffer(self, name: str, values: list[int], shape: tuple[int, ...]) -> str:
+        constant = f"_{name.upper()}"
+        self.constants.append(_Constant(constant, _tuple_literal(values)))
+        self.buffers.append(_Buffer(name, constant, _shape(shape)))
+        return f"self.{name}"
+
+    def lookup(self, source: int, positions: list[int], name: str) -> str:
+        """Expression for rows ``positions`` of input fold ``source``: a (h, s) pair."""
+        fold = self.folded.folds[source]
+        variables = self.buffer(f"variables_{name}", [fold.variables[p] for p in positions],
+                                (len(positions),))
+        rows = self.buffer(f"rows_{name}", [p * fold.num_values for p in positions],
+                           (len(positions),))
+        table = _parameter_name(fold)
+        return f"_lookup(w[\"{table}\"], x, {variables}, {rows})"
 
     def split_statement(self, source: int) -> str:
         cuts = self.bounds.get(source)
@@ -74,7 +131,7 @@ class _Chunks:
                 f"s{source}.split({sizes})")
 
     def rows(self, source: int, start: int, stop: int) -> tuple[str, str]:
-        """Expressions for rows [start, stop) of a fold's h and s."""
+        """Expressions for rows [start, stop) of a materialised fold's h and s."""
         cuts = self.bounds[source]
         if len(cuts) == 2:
             return f"h{source}", f"s{source}"
@@ -85,11 +142,104 @@ class _Chunks:
         ss = ", ".join(f"sc{source}[{k}]" for k in range(first, last))
         return f"torch.cat(({hs}))", f"torch.cat(({ss}))"
 
+    def step(self, fold: Fold) -> _Step:
+        i = fold.id
+        gather = fold.gather
+        assert gather is not None
+        weights = f'w["{_parameter_name(fold)}"]' if fold.weight is not None else ""
+        if fold.kind is LayerKind.DENSE and set(gather.sources) <= self.inputs \
+                and len(gather.sources) == 1:
+            return self.dense_over_inputs(fold, weights)
+        if gather.slice_start is not None and gather.sources[0] not in self.inputs:
+            (source,) = gather.sources
+            slots = [self.rows(source, gather.slice_start + a * gather.width,
+                               gather.slice_start + (a + 1) * gather.width)
+                     for a in range(gather.arity)]
+            if fold.kind is LayerKind.DENSE:
+                inputs = f"{slots[0][0]}, {slots[0][1]}"
+            else:
+                inputs = (f"({', '.join(h for h, _ in slots)}), "
+                          f"({', '.join(s for _, s in slots)})")
+        else:
+            inputs = self.gathered(fold)
+        if fold.kind is LayerKind.DENSE:
+            code = f"h{i}, s{i} = _dense({inputs}, {weights})"
+        elif fold.kind is LayerKind.HADAMARD:
+            code = f"h{i}, s{i} = _hadamard({inputs})"
+        elif fold.kind is LayerKind.MIXING:
+            code = f"h{i}, s{i} = _mixing({inputs}, {weights})"
+        else:
+            raise AssertionError(f"no code for {fold.kind} folds")
+        return _Step(_describe_fold(fold), code, self.split_statement(i))
 
-@dataclass(frozen=True)
-class _Constant:
-    name: str
-    text: str
+    def gathered(self, fold: Fold) -> str:
+        """Inputs gathered by an index table; rows of input folds come from lookups."""
+        gather = fold.gather
+        assert gather is not None
+        offsets, total = {}, 0
+        for source in gather.sources:
+            offsets[source] = total
+            total += self.folded.folds[source].size
+        # (source, row) of every slot of every member, in index-table order.
+        located = []
+        for p in (p for row in gather.index for p in row):
+            source = max(s for s in gather.sources if offsets[s] <= p)
+            located.append((source, p - offsets[source]))
+        if len(gather.sources) == 1 and gather.sources[0] in self.inputs:
+            # Only input rows: look them up in gather order, no index table needed.
+            lookup = self.lookup(gather.sources[0], [p for _, p in located], f"{fold.id}")
+            return f"*{lookup}" if gather.arity == 1 else f"*_unstack({lookup}, {gather.arity})"
+        parts: list[str] = []
+        base: dict[int, int] = {}
+        rank: dict[tuple[int, int], int] = {}
+        total = 0
+        for source in gather.sources:
+            base[source] = total
+            if source in self.inputs:
+                rows = list(dict.fromkeys(p for s, p in located if s == source))
+                rank.update(((source, p), r) for r, p in enumerate(rows))
+                parts.append(self.lookup(source, rows, f"{fold.id}_{source}"))
+                total += len(rows)
+            else:
+                parts.append(f"(h{source}, s{source})")
+                total += self.folded.folds[source].size
+        flat = [base[s] + (rank[(s, p)] if s in self.inputs else p) for s, p in located]
+        shape = (gather.width,) if gather.arity == 1 else (gather.arity, gather.width)
+        index = self.buffer(f"gather_{fold.id}", flat, shape)
+        if len(parts) == 1:
+            return f"*_take(({parts[0]},), {index})"
+        indent = "\n" + " " * 12
+        return f"*_take(({indent}{(',' + indent).join(parts)},{indent}), {index})"
+
+    def dense_over_inputs(self, fold: Fold, weights: str) -> _Step:
+        """A dense fold over one input fold: a lookup in its own table, or a lookup then
+        a matrix product when gradients flow and the batch is small."""
+        gather = fold.gather
+        assert gather is not None
+        (source,) = gather.sources
+        input_fold = self.folded.folds[source]
+        positions = list(gather.index[0])
+        table = f"table_{fold.id}"
+        sources = self.buffer(f"positions_{fold.id}", positions, (len(positions),))
+        self.dense_tables.append(_Normalised(
+            table, f'_dense_table(w["{_parameter_name(input_fold)}"], {sources}, {weights})'))
+        variables = self.buffer(f"variables_{fold.id}",
+                                [input_fold.variables[p] for p in positions], (len(positions),))
+        own_rows = self.buffer(f"rows_{fold.id}",
+                               [f * input_fold.num_values for f in range(len(positions))],
+                               (len(positions),))
+        input_rows = self.buffer(f"input_rows_{fold.id}",
+                                 [p * input_fold.num_values for p in positions],
+                                 (len(positions),))
+        i = fold.id
+        code = (f"if lookup:\n"
+                f"            h{i}, s{i} = _lookup(w[\"{table}\"], x, {variables}, {own_rows})\n"
+                f"        else:\n"
+                f"            inputs = _lookup(w[\"{_parameter_name(input_fold)}\"], x, {variables},\n"
+                f"                             {input_rows})\n"
+                f"            h{i}, s{i} = _dense(*inputs, {weights})")
+        return _Step(_describe_fold(fold) + " (over inputs: a table lookup)", code,
+                     self.split_statement(i))
 
 
 def _environment() -> jinja2.Environment:
@@ -125,7 +275,7 @@ def _init_call(fold: Fold) -> str:
     init = fold.weight.init
     args = dict(init.arguments)
     if init.kind == "normal":
-        return f"normal_({args['mean']!r}, {args['std']!r}, generator=generator)"
+        return f"_normal({_shape(fold.weight_shape or ())}, {args['mean']!r}, {args['std']!r}, generator)"
     raise AssertionError(f"no initialiser {init.kind}")
 
 
@@ -144,8 +294,10 @@ def _describe_fold(fold: Fold) -> str:
     if fold.kind is LayerKind.HADAMARD:
         return (f"depth {fold.depth}: {n} Hadamard product{'s' if n != 1 else ''} of "
                 f"{fold.arity} x {fold.num_units} units")
-    plural = "s" if n != 1 else ""
-    return f"depth {fold.depth}: {n} mixing sum{plural} of {fold.arity} x {fold.num_units} units"
+    if fold.kind is LayerKind.MIXING:
+        plural = "s" if n != 1 else ""
+        return f"depth {fold.depth}: {n} mixing sum{plural} of {fold.arity} x {fold.num_units} units"
+    raise AssertionError(f"no description for {fold.kind} folds")
 
 
 def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file: str,
@@ -160,57 +312,18 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     spec_file_comment = file_name if _SAFE_FILE_NAME.match(file_name) else "<spec>"
 
     parameters: list[_Parameter] = []
-    buffers: list[_Buffer] = []
     constants: list[_Constant] = []
-    steps: list[_Step] = []
-    chunks = _Chunks(folded)
+    plan = _Plan(folded)
     for fold in folded.folds:
-        i = fold.id
-        parameter = None
         if fold.weight is not None:
-            parameter = f"{fold.kind.value}_{i}"
             axis_doc = {LayerKind.CATEGORICAL: "(F, units, values) logits",
                         LayerKind.DENSE: "(F, out, in) logits",
                         LayerKind.MIXING: "(F, units, arity) logits"}[fold.kind]
-            parameters.append(_Parameter(parameter, _shape(fold.weight_shape or ()),
+            parameters.append(_Parameter(_parameter_name(fold), _shape(fold.weight_shape or ()),
                                          _init_call(fold), axis_doc))
-        if fold.kind is LayerKind.CATEGORICAL:
-            constant = f"_VARIABLES_{i}"
-            constants.append(_Constant(constant, _tuple_literal(list(fold.variables))))
-            buffers.append(_Buffer(f"variables_{i}", constant, _shape((fold.size,))))
-            code = f"h{i}, s{i} = _categorical(x, self.{parameter}, self.variables_{i})"
-        else:
-            gather = fold.gather
-            assert gather is not None
-            if gather.slice_start is not None:
-                (source,) = gather.sources
-                slots = [chunks.rows(source, gather.slice_start + a * gather.width,
-                                     gather.slice_start + (a + 1) * gather.width)
-                         for a in range(gather.arity)]
-                if fold.kind is LayerKind.DENSE:
-                    inputs = f"{slots[0][0]}, {slots[0][1]}"
-                else:
-                    hs = ", ".join(h for h, _ in slots)
-                    ss = ", ".join(s for _, s in slots)
-                    inputs = f"({hs}), ({ss})"
-            else:
-                constant = f"_GATHER_{i}"
-                flat = [p for row in gather.index for p in row]
-                constants.append(_Constant(constant, _tuple_literal(flat)))
-                shape = (gather.width,) if gather.arity == 1 else (gather.arity, gather.width)
-                buffers.append(_Buffer(f"gather_{i}", constant, _shape(shape)))
-                hs = ", ".join(f"h{s}" for s in gather.sources)
-                ss = ", ".join(f"s{s}" for s in gather.sources)
-                comma = "," if len(gather.sources) == 1 else ""
-                inputs = f"*_take(({hs}{comma}), ({ss}{comma}), self.gather_{i})"
-            if fold.kind is LayerKind.DENSE:
-                code = f"h{i}, s{i} = _dense({inputs}, self.{parameter})"
-            elif fold.kind is LayerKind.HADAMARD:
-                code = f"h{i}, s{i} = _hadamard({inputs})"
-            else:
-                code = f"h{i}, s{i} = _mixing({inputs}, self.{parameter})"
-        steps.append(_Step(_describe_fold(fold), code, chunks.split_statement(i)))
-
+    steps = [plan.step(fold) for fold in folded.folds if fold.kind is not LayerKind.CATEGORICAL]
+    buffers = plan.buffers
+    constants = plan.constants
     o, p = folded.output_fold, folded.output_position
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \
         f"torch.log(h{o}[{p}]) + s{o}[{p}].unsqueeze(-1)"
@@ -237,8 +350,9 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "spec_sha256": spec_sha256,
         "summary": modality,
         "summary_sentence": f"A probabilistic circuit over {modality}.",
-        "structure": (f"{len(circuit.layers)} layers in {len(folded.folds)} folds, depth "
-                      f"{folded.depth}; {circuit.num_parameters:,} parameters; {properties}"),
+        "structure": "\n".join(textwrap.wrap(
+            f"Structure: {len(circuit.layers)} layers in {len(folded.folds)} folds, depth "
+            f"{folded.depth}; {circuit.num_parameters:,} parameters; {properties}.", width=88)),
         "num_variables": circuit.num_variables,
         "num_values": circuit.num_values,
         "image_shape": repr(shape),
@@ -256,6 +370,8 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "parameters": parameters,
         "buffers": buffers,
         "steps": steps,
+        "normalised": plan.normalised,
+        "dense_tables": plan.dense_tables,
         "output": output,
         "constants": constants,
     }

@@ -108,6 +108,11 @@ def lower_model(model: ModelSpec) -> Circuit:
                 inputs[0] if len(inputs) == 1
                 else add(LayerKind.HADAMARD, inputs, input_units, origin)
             )
+            if is_root:
+                # A circuit that is a single leaf (a 1x1 image) still ends in a sum: a
+                # mixture of the input units, one per class.
+                region_layer[region.id] = add(LayerKind.DENSE, [region_layer[region.id]],
+                                              num_classes, origin, (num_classes, input_units))
             continue
         outputs = []
         for p in region.partitions:

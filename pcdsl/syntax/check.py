@@ -95,6 +95,7 @@ class _Scope:
     parent: _Scope | None = None
     pending: dict[str, Span] = field(default_factory=dict)  # defined later in this scope
     failed: set[str] = field(default_factory=set)  # constants whose value had an error
+    referenced: set[str] = field(default_factory=set)  # used (too early) before definition
 
     def has_failed(self, name: str) -> bool:
         scope: _Scope | None = self
@@ -174,6 +175,7 @@ class Checker:
             if scope.has_failed(name):
                 raise _Abort()
             if name in scope.pending:
+                scope.referenced.add(name)
                 raise self.fail(error("unknown-name", f"constant '{name}' is used before its definition",
                                       expr.span, None, notes=((f"'{name}' is defined here",
                                                                scope.pending[name]),)))
@@ -245,12 +247,16 @@ class Checker:
     # Kinds --------------------------------------------------------------------------
 
     def kind_value(self, expr: ast.Expr, category: str, scope: _Scope) -> KindValue:
-        expected = f"a {CATEGORY_NAMES[category]}"
+        expected = _article(CATEGORY_NAMES[category])
         candidates = kinds_of(category)
         if isinstance(expr, ast.Name):
             name, arguments, function_span = expr.identifier.name, (), expr.span
         elif isinstance(expr, ast.Call):
             name, arguments, function_span = expr.function.name, expr.arguments, expr.function.span
+        elif _hyphenated_name(expr) is not None and isinstance(expr, ast.BinaryOp):
+            hyphenated = _hyphenated_name(expr)
+            raise self.fail(E.unknown_name(CATEGORY_NAMES[category], str(hyphenated), expr.span,
+                                           candidates))
         else:
             hyphenated = _hyphenated_name(expr)
             if hyphenated is not None:
@@ -362,8 +368,9 @@ class Checker:
                     settings[key] = item
             elif isinstance(item, ast.StructureBlock):
                 if structures:
-                    self.diagnostics.append(E.duplicate("structure block", decl.name.name, item.span,
-                                                        structures[0].span))
+                    self.diagnostics.append(error(
+                        "duplicate", f"model '{decl.name.name}' has two structure blocks", item.span,
+                        "merge them into one", notes=(("the first one", structures[0].span),)))
                 else:
                     structures.append(item)
         before = len(self.diagnostics)
@@ -425,7 +432,7 @@ class Checker:
 
     def check_unused(self, scope: _Scope) -> None:
         for name, constant in scope.constants.items():
-            if not constant.used:
+            if not constant.used and name not in scope.referenced:
                 self.diagnostics.append(warning("unused", f"constant '{name}' is never used",
                                                 constant.span, "remove it, or use it in a value"))
 
@@ -551,6 +558,10 @@ class Checker:
         return order
 
 
+def _article(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 def _num_variables(data: KindValue) -> int:
     if data.kind == "image":
         return int(data["channels"]) * int(data["height"]) * int(data["width"])
@@ -590,7 +601,7 @@ def _hyphenated_name(expr: ast.Expr) -> str | None:
     """`quad-graph` parses as a subtraction; recover the intended name for the message."""
     if isinstance(expr, ast.Name):
         return expr.identifier.name
-    if isinstance(expr, ast.Call) and not expr.arguments:
+    if isinstance(expr, ast.Call):
         return expr.function.name
     if isinstance(expr, ast.BinaryOp) and expr.operator == "-":
         left, right = _hyphenated_name(expr.left), _hyphenated_name(expr.right)

@@ -1,7 +1,8 @@
 """What the language accepts: model settings, the kinds each one takes, their options.
 
-One table drives the semantic check, the defaults, ``pcc info`` and the docs, so a
-new region graph or layer kind is added here (and lowered in ``pcdsl.ir``).
+One table drives the semantic check and the defaults (and is mirrored by
+docs/language.md), so a new region graph or layer kind is added here (and lowered in
+``pcdsl.ir``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class KindValue:
         return self.span
 
     def source(self) -> str:
-        """The canonical source text of this value, as the formatter would print it."""
+        """The canonical source text of this value (all options written out)."""
         parts = []
         for key, value in self.options:
             text = value.source() if isinstance(value, KindValue) else _literal(value)

@@ -375,3 +375,18 @@ def test_info_with_two_models(capsys, tmp_path):
     facts = json.loads(out)
     assert facts["model"] == "small"
     assert facts["num_variables"] == 4
+
+
+def test_generated_file_gets_the_usual_permissions(tmp_path):
+    """The atomic write goes through a private temporary file; the result must still be
+    readable by others under the usual umask, like any file the user writes."""
+    import os
+    import stat
+
+    out = tmp_path / "model.py"
+    old = os.umask(0o022)
+    try:
+        assert main([MNIST, "-o", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644

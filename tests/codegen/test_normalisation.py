@@ -21,6 +21,10 @@ SPECS = {
                             "quad_tree(splits = 2)", 9, 2),
     "quad_tree4 1x2x2 v4": ("image(channels = 1, height = 2, width = 2, values = 4)",
                             "quad_tree(splits = 4)", 4, 4),
+    "single pixel 1x1x1 v5": ("image(channels = 1, height = 1, width = 1, values = 5)",
+                              "quad_graph", 1, 5),
+    "single pixel 3x1x1 v3": ("image(channels = 3, height = 1, width = 1, values = 3)",
+                              "quad_graph", 3, 3),
     "quad_tree4 2x2x2 v2": ("image(channels = 2, height = 2, width = 2, values = 2)",
                             "quad_tree(splits = 4)", 8, 2),
 }

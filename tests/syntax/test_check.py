@@ -415,3 +415,20 @@ def test_structure_is_resolved_in_dependency_order():
     assert names[-1] == "root" and set(names) == {"root", "left", "right"}
     left = next(r for r in spec.structure.regions if r.name == "left")
     assert [o.variable for o in left.partitions[0].operands] == [0, 1]
+
+
+def test_hyphenated_kind_with_arguments_suggests_the_underscore_name():
+    from pcdsl.diagnostics import CompileError
+    from pcdsl.syntax.check import check_file
+    from pcdsl.syntax.parser import parse_source
+
+    source = "model m { data = image(height = 4, width = 4) regions = quad-tree(splits = 4) }"
+    try:
+        check_file(parse_source(source, "spec.pc"))
+    except CompileError as exc:
+        (d,) = [d for d in exc.diagnostics if d.is_error]
+    else:
+        raise AssertionError("no error")
+    assert "unknown region graph 'quad-tree'" in d.message
+    assert d.hint == "did you mean 'quad_tree'?"
+    assert (d.span.line, d.span.column) == (1, 57)
