@@ -80,6 +80,7 @@ class BenchConfig:
     cirkit_region_graph: str  # image_data(region_graph=...)
     cirkit_sum_product: str  # image_data(sum_product_layer=...)
     batch: int = 256  # default batch size (``--batch`` overrides it for every config)
+    heavy: bool = False  # minutes per run: --quick leaves it out unless named in --configs
 
     def spec(self) -> str:
         """The ``.pc`` source of this configuration (one model, named ``bench``)."""
@@ -120,7 +121,8 @@ CONFIGS: tuple[BenchConfig, ...] = (
     BenchConfig("quadtree4-tucker16",
                 "quad-tree with 4-way splits, categorical 16 units, Tucker 16 units "
                 "(274M parameters: its Kronecker products have 16^4 units)",
-                "quad_tree(splits = 4)", "tucker", 16, 16, "quad-tree-4", "tucker", batch=32),
+                "quad_tree(splits = 4)", "tucker", 16, 16, "quad-tree-4", "tucker", batch=32,
+                heavy=True),
     BenchConfig("pd-cpt", "Poon-Domingos (delta 4), categorical 16 units, CP-T 16 units",
                 "poon_domingos", "cp_t", 16, 16, "poon-domingos", "cp-t"),
 )
@@ -394,7 +396,10 @@ def wait_for_quiet(max_wait_s: float) -> float:
             time.sleep(1.0)
         if load.cores is None or load.cores < NOISY_CORES:
             break
-    return time.perf_counter() - started
+    waited = time.perf_counter() - started
+    if waited > 1.5:
+        log(f"  (waited {waited:.0f} s for other processes to leave the CPU idle)")
+    return waited
 
 
 class WorkerError(RuntimeError):
@@ -705,6 +710,11 @@ def _header(report: Json) -> list[str]:
         f"least {MIN_TIMED_STEPS}); every measurement in a fresh process"
         + ("; --quick" if settings["quick"] else ""),
     ]
+    if settings["quiet_wait_s"]:
+        lines.append(f"before each measurement, waited up to {settings['quiet_wait_s']:g} s for "
+                     "other processes to leave the CPU idle")
+    if report["left_out"]:
+        lines.append(f"not run: {', '.join(report['left_out'])} (name them in --configs to run them)")
     n = sgemm["size"]
     if "gflops" in sgemm:
         lines.append(f"reference sgemm ({n}x{n} @ {n}x{n}, float32): {sgemm['gflops']:.1f} GFLOP/s"
@@ -818,9 +828,9 @@ def _cpu_name() -> str:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark pcc-generated modules against libcirkit (see benchmarks/README.md).")
-    parser.add_argument("--configs", default=",".join(c.name for c in CONFIGS),
-                        help="comma-separated configurations (default: all): "
-                        + ", ".join(CONFIGS_BY_NAME))
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated configurations (default: all; with --quick, all "
+                        "but the heavy ones): " + ", ".join(CONFIGS_BY_NAME))
     parser.add_argument("--batch", type=int, default=None,
                         help="batch size for every configuration (default: each configuration's own, "
                         "256 for most; a quarter of it with --quick)")
@@ -848,7 +858,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         value = getattr(arguments, name)
         if value is not None and value < (0 if name == "warmup" else 1):
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    names = [n.strip() for n in arguments.configs.split(",") if n.strip()]
+    if arguments.configs is None:
+        names = [c.name for c in CONFIGS if not (arguments.quick and c.heavy)]
+    else:
+        names = [n.strip() for n in arguments.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS_BY_NAME]
     if unknown or not names:
         parser.error(f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; "
@@ -901,7 +914,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("libcirkit is not importable: measuring pcdsl only")
 
     started = time.perf_counter()
-    report: Json = {"meta": meta, "settings": asdict(settings), "results": []}
+    left_out = [c.name for c in CONFIGS if c.name not in arguments.config_names]
+    report: Json = {"meta": meta, "settings": asdict(settings), "results": [],
+                    "left_out": left_out}
     report["sgemm"] = measure_sgemm(settings)
     with tempfile.TemporaryDirectory(prefix="pcdsl-bench-") as tmp:
         for name in arguments.config_names:
