@@ -120,7 +120,7 @@ class _Plan:
         rows = self.buffer(f"rows_{name}", [p * fold.num_values for p in positions],
                            (len(positions),))
         table = _parameter_name(fold)
-        return f"_lookup(w[\"{table}\"], x, {variables}, {rows})"
+        return f"_lookup(w[\"{table}\"], data, {variables}, {rows})"
 
     def split_statement(self, source: int) -> str:
         cuts = self.bounds.get(source)
@@ -233,9 +233,9 @@ class _Plan:
                                  (len(positions),))
         i = fold.id
         code = (f"if lookup:\n"
-                f"            h{i}, s{i} = _lookup(w[\"{table}\"], x, {variables}, {own_rows})\n"
+                f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})\n"
                 f"        else:\n"
-                f"            inputs = _lookup(w[\"{_parameter_name(input_fold)}\"], x, {variables},\n"
+                f"            inputs = _lookup(w[\"{_parameter_name(input_fold)}\"], data, {variables},\n"
                 f"                             {input_rows})\n"
                 f"            h{i}, s{i} = _dense(*inputs, {weights})")
         return _Step(_describe_fold(fold) + " (over inputs: a table lookup)", code,
