@@ -99,12 +99,32 @@ class _Plan:
         self.bounds = {source: sorted(cuts) for source, cuts in bounds.items()}
         for fold in folded.folds:
             if fold.kind is LayerKind.CATEGORICAL:
+                self.buffer(f"variables_{fold.id}", list(fold.variables), (fold.size,))
+            else:
+                self.children(fold)
+        for fold in folded.folds:
+            if fold.kind is LayerKind.CATEGORICAL:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(
                     name, f"_categorical_table(self.{name})"))
             elif fold.weight is not None:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
+
+    def children(self, fold: Fold) -> None:
+        """Index tables of the (fold, row) each input slot of each member reads."""
+        gather = fold.gather
+        assert gather is not None
+        offsets, total = {}, 0
+        for source in gather.sources:
+            offsets[source] = total
+            total += self.folded.folds[source].size
+        located = [max((offsets[s], s) for s in gather.sources if offsets[s] <= p)
+                   for row in gather.index for p in row]
+        flat = [p for row in gather.index for p in row]
+        shape = (gather.arity, gather.width)
+        self.buffer(f"child_folds_{fold.id}", [s for _, s in located], shape)
+        self.buffer(f"child_rows_{fold.id}", [p - o for (o, _), p in zip(located, flat)], shape)
 
     def buffer(self, name: str, values: list[int], shape: tuple[int, ...]) -> str:
         constant = f"_{name.upper()}"
@@ -373,6 +393,18 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "normalised": plan.normalised,
         "dense_tables": plan.dense_tables,
         "output": output,
+        "output_fold": folded.output_fold,
+        "output_position": folded.output_position,
+        "fold_sizes": _tuple_literal([f.size for f in folded.folds]),
+        "input_folds": "{" + ", ".join(f'{f.id}: "{_parameter_name(f)}"' for f in folded.folds
+                                      if f.kind is LayerKind.CATEGORICAL) + "}",
+        "downward": [f'({f.id}, "{f.kind.value}", '
+                     f'{repr(_parameter_name(f)) if f.weight is not None else None})'.replace("'", '"')
+                     for f in reversed(folded.folds) if f.kind is not LayerKind.CATEGORICAL],
+        "kept": [f.id for f in folded.folds if f.kind is not LayerKind.CATEGORICAL],
+        "first_parameter": _parameter_name(folded.folds[0]),
+        "sample_shape": (f"(n, {', '.join(map(str, shape))})" if shape is not None
+                         else f"(n, {circuit.num_variables})"),
         "constants": constants,
     }
     return _environment().get_template("circuit.py.j2").render(**context)
