@@ -117,3 +117,26 @@ def test_image_shaped_masks(build_module):
         circuit.log_marginal(x, torch.zeros(5, dtype=torch.bool))
     with pytest.raises(TypeError):
         circuit.log_marginal(x, torch.zeros(6))
+
+
+def test_cached_parameters_follow_updates(build_module):
+    """Normalised parameters are cached while gradients are off; any parameter update (an
+    optimiser step, a load) must invalidate them, and a cache filled by one kind of call
+    must serve every other."""
+    circuit = build_module(SPECS["quad_graph"]).Circuit().double()
+    x = states(6, 3)[::7]
+    with torch.no_grad():
+        circuit.normalised(dense_tables=False)  # fill the cache without dense tables
+        before = circuit(x)
+    optimiser = torch.optim.SGD(circuit.parameters(), lr=0.5)
+    (-circuit(x).mean()).backward()
+    optimiser.step()
+    with torch.no_grad():
+        after = circuit(x)
+    fresh = circuit(x).detach()  # gradients on: never cached
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, fresh)
+    circuit.load_state_dict({k: torch.zeros_like(v) for k, v in circuit.state_dict().items()})
+    with torch.no_grad():
+        uniform = circuit(x)
+    torch.testing.assert_close(uniform, torch.full_like(uniform, -6 * torch.log(torch.tensor(3.0)).item()))
