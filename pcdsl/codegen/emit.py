@@ -93,6 +93,9 @@ class _Plan:
             gather = fold.gather
             if gather is None or gather.slice_start is None or gather.sources[0] in self.inputs:
                 continue
+            if (fold.kind is LayerKind.HADAMARD and gather.slice_start == 0
+                    and gather.arity * gather.width == folded.folds[gather.sources[0]].size):
+                continue  # read whole by _hadamard_runs
             (source,) = gather.sources
             cuts = bounds.setdefault(source, {0, folded.folds[source].size})
             cuts.update(gather.slice_start + a * gather.width for a in range(gather.arity + 1))
@@ -170,6 +173,13 @@ class _Plan:
         if fold.kind is LayerKind.DENSE and set(gather.sources) <= self.inputs \
                 and len(gather.sources) == 1:
             return self.dense_over_inputs(fold, weights)
+        if (fold.kind is LayerKind.HADAMARD and gather.slice_start == 0
+                and gather.sources[0] not in self.inputs
+                and gather.arity * gather.width == self.folded.folds[gather.sources[0]].size):
+            # The products of the runs of one whole fold: one fused function.
+            (source,) = gather.sources
+            code = f"h{i}, s{i} = _hadamard_runs(h{source}, s{source}, arity={gather.arity})"
+            return _Step(_describe_fold(fold), code, self.split_statement(i))
         if gather.slice_start is not None and gather.sources[0] not in self.inputs:
             (source,) = gather.sources
             slots = [self.rows(source, gather.slice_start + a * gather.width,
