@@ -376,7 +376,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "version": __version__,
         "model": circuit.name,
         "spec_file_comment": spec_file_comment,
-        "spec_file_literal": repr(spec_file_comment),
+        "spec_file_literal": f'"{spec_file_comment}"',  # matches a quote-free pattern
         "spec_sha256": spec_sha256,
         "summary": modality,
         "summary_sentence": f"A probabilistic circuit over {modality}.",
