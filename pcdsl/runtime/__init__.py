@@ -1,8 +1,47 @@
-"""What users call on generated modules: loading, summaries (later: training, evaluation).
+"""What users call on generated modules: loading, checkpoints, pictures, summaries.
 
-The runtime works on the generated module alone and never imports the parser.
+The runtime works on the generated module alone and never imports the parser. Names are
+imported lazily (PEP 562), so ``import pcdsl.runtime.loading`` stays free of torch.
+
+- ``load_generated(path)``: import a generated ``.py`` file.
+- ``save_checkpoint``, ``load_checkpoint``, ``load_weights_into``, ``CheckpointError``:
+  self-contained checkpoints (weights + generated source), see ``checkpoint.py``.
+- ``image_grid``, ``save_grid``, ``inpainting_grid``, ``inpainting_rows``,
+  ``standard_mask``, ``parse_masks``, ``load_images``: pictures, see ``pictures.py``.
 """
 
-from pcdsl.runtime.loading import load_generated
+from __future__ import annotations
 
-__all__ = ["load_generated"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_generated": "pcdsl.runtime.loading",
+    "CheckpointError": "pcdsl.runtime.checkpoint",
+    "load_checkpoint": "pcdsl.runtime.checkpoint",
+    "load_weights_into": "pcdsl.runtime.checkpoint",
+    "save_checkpoint": "pcdsl.runtime.checkpoint",
+    "DatasetNotFound": "pcdsl.runtime.pictures",
+    "image_grid": "pcdsl.runtime.pictures",
+    "inpainting_grid": "pcdsl.runtime.pictures",
+    "inpainting_rows": "pcdsl.runtime.pictures",
+    "load_images": "pcdsl.runtime.pictures",
+    "parse_masks": "pcdsl.runtime.pictures",
+    "save_grid": "pcdsl.runtime.pictures",
+    "standard_mask": "pcdsl.runtime.pictures",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pcdsl.runtime' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -76,3 +76,13 @@ def test_map_complete_keeps_shapes_and_evidence(build_module):
     completion, value = circuit.map_complete(x, observed)
     assert completion.shape == x.shape and value.shape == (5,)
     assert torch.equal(completion[:, 0, 0, :], x[:, 0, 0, :])
+
+
+def test_queries_accept_an_empty_batch(build_module):
+    circuit = build_module(GENERAL["quad_graph"]).Circuit()
+    empty = torch.zeros(0, 4, dtype=torch.long)
+    observed = torch.ones(4, dtype=torch.bool)
+    completion, value = circuit.map_complete(empty, observed)
+    assert completion.shape == (0, 4) and value.shape == (0,)
+    assert circuit.log_marginal(empty, observed).shape == (0,)
+    assert circuit.sample_conditional(empty, observed).shape == (0, 4)
