@@ -14,6 +14,9 @@ SPECS = {
     "quad_tree4": """model m { data = image(channels = 2, height = 2, width = 2, values = 2)
                      regions = quad_tree(splits = 4)
                      inputs = categorical(units = 3) layers = cp(units = 3) }""",
+    "quad_tree2": """model m { data = image(channels = 1, height = 3, width = 2, values = 3)
+                     regions = quad_tree(splits = 2)
+                     inputs = categorical(units = 2) layers = cp(units = 3) }""",
     "hand_written": """model m { data = variables(count = 5, values = 3)
                        inputs = categorical(units = 2) layers = cp(units = 3)
                        structure { region ab = x[0] * x[1]
