@@ -73,7 +73,7 @@ class _Plan:
       the rows they need straight from it (``_lookup``).
     * A dense fold over inputs alone is itself a table, (members x values) rows of its
       outputs; it is used whenever no gradient is needed (then it is cached) or the
-      batch has at least as many rows as there are values, so a lookup replaces the
+      batch has at least twice as many rows as there are values, so a lookup replaces the
       matrix product.
     * A fold reading a contiguous run of one earlier fold gets chunks of that fold's
       output from ``split``: unlike slicing, split's backward is one concatenation

@@ -35,7 +35,7 @@ def test_generated_forward_matches_reference(build_module, regions, shape):
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-9)
 
 
-@pytest.mark.parametrize("batch", [3, 40])  # below and above the number of values
+@pytest.mark.parametrize("batch", [3, 40])  # the matrix-product and the table paths (V = 7)
 def test_gradients_match_reference(build_module, batch):
     """Backward through split chunks, lookups, dense tables and the fused Hadamard gives
     the gradients of the plain log-space definition."""
