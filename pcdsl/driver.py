@@ -8,12 +8,11 @@ reports errors.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pcdsl.diagnostics import CompileError, Diagnostic, error
+from pcdsl.files import write_text_atomically
 from pcdsl.ir.circuit import Circuit
 from pcdsl.ir.lower import lower_model
 from pcdsl.passes.fold import FoldedCircuit, fold_layers
@@ -104,20 +103,4 @@ def emit_python(compiled: CompiledFile, model: CompiledModel) -> str:
 def write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and a rename,
     so readers never see a half-written file."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        # mkstemp creates the file private (0600); give it the usual mode under the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+    write_text_atomically(path, text)

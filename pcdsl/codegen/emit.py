@@ -17,7 +17,7 @@ import jinja2
 
 from pcdsl import __version__
 from pcdsl.ir.circuit import LayerKind
-from pcdsl.passes.fold import Fold, FoldedCircuit
+from pcdsl.passes.fold import Fold, FoldedCircuit, Gather
 from pcdsl.passes.structure import StructureReport
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -114,14 +114,19 @@ class _Plan:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
 
-    def children(self, fold: Fold) -> None:
-        """Index tables of the (fold, row) each input slot of each member reads."""
-        gather = fold.gather
-        assert gather is not None
+    def source_offsets(self, gather: Gather) -> dict[int, int]:
+        """Where each source fold starts in the concatenation a gather indexes."""
         offsets, total = {}, 0
         for source in gather.sources:
             offsets[source] = total
             total += self.folded.folds[source].size
+        return offsets
+
+    def children(self, fold: Fold) -> None:
+        """Index tables of the (fold, row) each input slot of each member reads."""
+        gather = fold.gather
+        assert gather is not None
+        offsets = self.source_offsets(gather)
         located = [max((offsets[s], s) for s in gather.sources if offsets[s] <= p)
                    for row in gather.index for p in row]
         flat = [p for row in gather.index for p in row]
@@ -206,10 +211,7 @@ class _Plan:
         """Inputs gathered by an index table; rows of input folds come from lookups."""
         gather = fold.gather
         assert gather is not None
-        offsets, total = {}, 0
-        for source in gather.sources:
-            offsets[source] = total
-            total += self.folded.folds[source].size
+        offsets = self.source_offsets(gather)
         # (source, row) of every slot of every member, in index-table order.
         located = []
         for p in (p for row in gather.index for p in row):

@@ -38,16 +38,16 @@ import linecache
 import os
 import pickle
 import sys
-import tempfile
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import Any
 
 import torch
 from torch import nn
+
+from pcdsl.files import atomic_write
 
 FORMAT = "pcdsl-checkpoint"
 FORMAT_VERSION = 1
@@ -69,34 +69,6 @@ class CheckpointError(Exception):
 
 
 # Writing ------------------------------------------------------------------------------
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(handle)`` on a temporary file in ``path``'s folder, then rename it over
-    ``path``: readers see the old file or the complete new one, never a half-written one,
-    and a failure leaves no temporary file behind. The file gets the usual mode under the
-    umask (``mkstemp`` alone would leave it private, 0600)."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _generated_module(circuit: nn.Module) -> ModuleType:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from pcdsl.runtime.checkpoint import atomic_write
+from pcdsl.files import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image

@@ -1,0 +1,44 @@
+"""Atomic file writes, shared by the compiler (generated modules) and the runtime
+(checkpoints, pictures). Standard library only, so either side may import it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write(handle)`` on a temporary file in ``path``'s folder, then rename it over
+    ``path``: readers see the old file or the complete new one, never a half-written one,
+    and a failure leaves no temporary file behind. The file gets the usual mode under the
+    umask (``mkstemp`` alone would leave it private, 0600)."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """``atomic_write`` of UTF-8 text with Unix newlines."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
