@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from pcdsl.diagnostics import CompileError, Span, closest, error
@@ -257,7 +257,3 @@ class _ToAst(Transformer):
     def neg(self, meta, children):
         (operand,) = children
         return ast.Negate(operand, self._span(meta))
-
-
-def is_tree(value: object) -> bool:
-    return isinstance(value, Tree)
