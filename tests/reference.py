@@ -37,6 +37,11 @@ def reference_log_likelihood(circuit: Circuit, folded: FoldedCircuit, module,
                 values[i].unsqueeze(1) + weights[layer.id].unsqueeze(0), dim=-1)
         elif layer.kind is LayerKind.HADAMARD:
             values[layer.id] = sum(values[i] for i in layer.inputs)
+        elif layer.kind is LayerKind.KRONECKER:
+            out = values[layer.inputs[0]]
+            for i in layer.inputs[1:]:
+                out = (out.unsqueeze(-1) + values[i].unsqueeze(-2)).flatten(-2)
+            values[layer.id] = out
         elif layer.kind is LayerKind.MIXING:
             stacked = torch.stack([values[i] for i in layer.inputs], dim=-1)  # (B, K, A)
             values[layer.id] = torch.logsumexp(stacked + weights[layer.id].unsqueeze(0), dim=-1)

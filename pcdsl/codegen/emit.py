@@ -201,6 +201,8 @@ class _Plan:
             code = f"h{i}, s{i} = _dense({inputs}, {weights})"
         elif fold.kind is LayerKind.HADAMARD:
             code = f"h{i}, s{i} = _hadamard({inputs})"
+        elif fold.kind is LayerKind.KRONECKER:
+            code = f"h{i}, s{i} = _kronecker({inputs})"
         elif fold.kind is LayerKind.MIXING:
             code = f"h{i}, s{i} = _mixing({inputs}, {weights})"
         else:
@@ -326,6 +328,9 @@ def _describe_fold(fold: Fold) -> str:
     if fold.kind is LayerKind.HADAMARD:
         return (f"depth {fold.depth}: {n} Hadamard product{'s' if n != 1 else ''} of "
                 f"{fold.arity} x {fold.num_units} units")
+    if fold.kind is LayerKind.KRONECKER:
+        return (f"depth {fold.depth}: {n} Kronecker product{'s' if n != 1 else ''} of "
+                f"{fold.arity} x {fold.input_units} units")
     if fold.kind is LayerKind.MIXING:
         plural = "s" if n != 1 else ""
         return f"depth {fold.depth}: {n} mixing sum{plural} of {fold.arity} x {fold.num_units} units"
@@ -411,7 +416,8 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "input_folds": "{" + ", ".join(f'{f.id}: "{_parameter_name(f)}"' for f in folded.folds
                                       if f.kind is LayerKind.CATEGORICAL) + "}",
         "downward": [f'({f.id}, "{f.kind.value}", '
-                     f'{repr(_parameter_name(f)) if f.weight is not None else None})'.replace("'", '"')
+                     f'{repr(_parameter_name(f)) if f.weight is not None else None}, '
+                     f'{f.input_units})'.replace("'", '"')
                      for f in reversed(folded.folds) if f.kind is not LayerKind.CATEGORICAL],
         "kept": [f.id for f in folded.folds if f.kind is not LayerKind.CATEGORICAL],
         "first_parameter": _parameter_name(folded.folds[0]),

@@ -16,6 +16,7 @@ class LayerKind(str, Enum):
     DENSE = "dense"  # sum: K_out units, each a convex combination of all K_in input units
     MIXING = "mixing"  # sum: K units, unit k a convex combination of unit k of A inputs
     HADAMARD = "hadamard"  # product: unit k is the product of unit k of A inputs
+    KRONECKER = "kronecker"  # product: K^A units, every product of one unit per input
 
     @property
     def is_sum(self) -> bool:
@@ -23,7 +24,7 @@ class LayerKind(str, Enum):
 
     @property
     def is_product(self) -> bool:
-        return self is LayerKind.HADAMARD
+        return self in (LayerKind.HADAMARD, LayerKind.KRONECKER)
 
     @property
     def is_input(self) -> bool:

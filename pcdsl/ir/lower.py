@@ -80,6 +80,7 @@ def lower_model(model: ModelSpec) -> Circuit:
     num_classes = 1
     init = _initializer(model.weights)
     activation = model.weights.kind
+    sum_product = model.layers.kind
     layers: list[Layer] = []
 
     def add(kind: LayerKind, inputs: list[int], units: int, origin: Origin,
@@ -115,20 +116,41 @@ def lower_model(model: ModelSpec) -> Circuit:
                                               num_classes, origin, (num_classes, input_units))
             continue
         outputs = []
+        out_units = num_classes if is_root else sum_units
         for p in region.partitions:
             partition = graph.partitions[p]
             part_origin = Origin(region.id, p)
-            denses = [
-                add(LayerKind.DENSE, [region_layer[r]], sum_units, part_origin,
-                    (sum_units, layers[region_layer[r]].num_units))
-                for r in partition.inputs
-            ]
-            product = add(LayerKind.HADAMARD, denses, sum_units, part_origin)
-            if is_root:
-                # The output of a circuit is a sum: one more dense layer to the classes.
-                product = add(LayerKind.DENSE, [product], num_classes, part_origin,
-                              (num_classes, sum_units))
-            outputs.append(product)
+            inputs = [region_layer[r] for r in partition.inputs]
+            if sum_product == "cp":
+                denses = [
+                    add(LayerKind.DENSE, [i], sum_units, part_origin,
+                        (sum_units, layers[i].num_units))
+                    for i in inputs
+                ]
+                product = add(LayerKind.HADAMARD, denses, sum_units, part_origin)
+                if is_root:
+                    # The output of a circuit is a sum: one more dense layer to the classes.
+                    product = add(LayerKind.DENSE, [product], num_classes, part_origin,
+                                  (num_classes, sum_units))
+                outputs.append(product)
+                continue
+            # cp_t and tucker: one product of the inputs, then one dense sum.
+            units = {layers[i].num_units for i in inputs}
+            if len(units) > 1:
+                raise CompileError([error(
+                    "units", f"'{sum_product}' needs inputs with equal unit counts, but "
+                    f"{graph.regions[region.id].describe()} splits into parts with "
+                    f"{' and '.join(str(u) for u in sorted(units))} units",
+                    model.layers.span or model.inputs.span or model.span,
+                    "give 'inputs' and 'layers' the same number of units")])
+            (k,) = units
+            if sum_product == "cp_t":
+                product = add(LayerKind.HADAMARD, inputs, k, part_origin)
+            else:
+                product = add(LayerKind.KRONECKER, inputs, k ** len(inputs), part_origin)
+            width = layers[product].num_units
+            outputs.append(add(LayerKind.DENSE, [product], out_units, part_origin,
+                               (out_units, width)))
         if len(outputs) == 1:
             region_layer[region.id] = outputs[0]
         else:

@@ -106,6 +106,14 @@ KINDS: tuple[Kind, ...] = (
         Option("units", "int", 64, _UNITS_DOC, minimum=1),
     ), "CP layer: one dense sum per input of a partition, then a Hadamard product. "
        "Regions with several partitions mix them with a per-unit mixing sum."),
+    Kind("cp_t", "sum_product", (
+        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+    ), "CP-transposed layer: a Hadamard product of a partition's inputs, then one dense "
+       "sum. Needs equal unit counts on the inputs of every partition. cirkit's 'cp-t'."),
+    Kind("tucker", "sum_product", (
+        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+    ), "Tucker layer: a Kronecker product of a partition's inputs (K^A units), then one "
+       "dense sum. Needs equal unit counts on the inputs of every partition."),
     Kind("softmax", "parameterization", (
         Option("init", "kind", "normal()", "initialiser of the unnormalised weights",
                category="initializer"),

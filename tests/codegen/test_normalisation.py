@@ -34,15 +34,17 @@ def all_states(num_variables: int, num_values: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product(range(num_values), repeat=num_variables)))
 
 
+@pytest.mark.parametrize("layers", ["cp", "cp_t", "tucker"])
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_sum_over_all_states_is_one(build_module, name):
+def test_sum_over_all_states_is_one(build_module, name, layers):
     data, regions, num_variables, num_values = SPECS[name]
+    units = 4 if layers == "cp" else 3  # cp_t and tucker need inputs and layers alike
     module = build_module(f"""
         model tiny {{
           data    = {data}
           regions = {regions}
           inputs  = categorical(units = 3)
-          layers  = cp(units = 4)
+          layers  = {layers}(units = {units})
           weights = softmax(init = normal(mean = 0.0, std = 2.0))
           seed    = 7
         }}""")

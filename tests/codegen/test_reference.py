@@ -10,19 +10,22 @@ from pcdsl.driver import compile_source
 from tests.reference import reference_log_likelihood
 
 
-@pytest.mark.parametrize("regions,shape", [
-    ("quad_graph", (1, 5, 6)),
-    ("quad_tree(splits = 2)", (1, 4, 4)),
-    ("quad_tree(splits = 4)", (2, 3, 3)),
+@pytest.mark.parametrize("regions,shape,layers", [
+    ("quad_graph", (1, 5, 6), "cp(units = 4)"),
+    ("quad_tree(splits = 2)", (1, 4, 4), "cp(units = 4)"),
+    ("quad_tree(splits = 4)", (2, 3, 3), "cp(units = 4)"),
+    ("quad_graph", (1, 5, 6), "cp_t(units = 3)"),
+    ("quad_tree(splits = 4)", (2, 3, 3), "tucker(units = 3)"),
+    ("quad_graph", (1, 4, 5), "tucker(units = 3)"),
 ])
-def test_generated_forward_matches_reference(build_module, regions, shape):
+def test_generated_forward_matches_reference(build_module, regions, shape, layers):
     c, h, w = shape
     source = f"""
         model m {{
           data = image(channels = {c}, height = {h}, width = {w}, values = 5)
           regions = {regions}
           inputs = categorical(units = 3)
-          layers = cp(units = 4)
+          layers = {layers}
           weights = softmax(init = normal(std = 3.0))
         }}"""
     module = build_module(source)

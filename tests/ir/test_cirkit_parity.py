@@ -16,21 +16,27 @@ cirkit_templates = pytest.importorskip("cirkit.templates")
 from cirkit.templates import data_modalities, utils  # noqa: E402
 
 CONFIGS = [
-    # (cirkit region graph, our region graph, image shape, input units, sum units)
-    ("quad-graph", "quad_graph", (1, 28, 28), 64, 64),
-    ("quad-graph", "quad_graph", (1, 7, 5), 8, 16),
-    ("quad-graph", "quad_graph", (3, 6, 6), 4, 8),
-    ("quad-tree-2", "quad_tree(splits = 2)", (1, 9, 9), 16, 8),
-    ("quad-tree-2", "quad_tree(splits = 2)", (2, 4, 7), 8, 8),
-    ("quad-tree-4", "quad_tree(splits = 4)", (1, 16, 16), 32, 32),
-    ("quad-tree-4", "quad_tree(splits = 4)", (3, 5, 3), 8, 12),
+    # (cirkit region graph, our region graph, image shape, input units, sum units, layer)
+    ("quad-graph", "quad_graph", (1, 28, 28), 64, 64, "cp"),
+    ("quad-graph", "quad_graph", (1, 7, 5), 8, 16, "cp"),
+    ("quad-graph", "quad_graph", (3, 6, 6), 4, 8, "cp"),
+    ("quad-tree-2", "quad_tree(splits = 2)", (1, 9, 9), 16, 8, "cp"),
+    ("quad-tree-2", "quad_tree(splits = 2)", (2, 4, 7), 8, 8, "cp"),
+    ("quad-tree-4", "quad_tree(splits = 4)", (1, 16, 16), 32, 32, "cp"),
+    ("quad-tree-4", "quad_tree(splits = 4)", (3, 5, 3), 8, 12, "cp"),
+    ("quad-graph", "quad_graph", (1, 28, 28), 32, 32, "cp-t"),
+    ("quad-graph", "quad_graph", (3, 7, 5), 8, 8, "cp-t"),
+    ("quad-tree-4", "quad_tree(splits = 4)", (1, 8, 8), 8, 8, "cp-t"),
+    ("quad-tree-2", "quad_tree(splits = 2)", (1, 9, 6), 8, 8, "tucker"),
+    ("quad-tree-4", "quad_tree(splits = 4)", (1, 16, 16), 4, 4, "tucker"),
+    ("quad-graph", "quad_graph", (2, 5, 5), 6, 6, "tucker"),
 ]
 
 
-def cirkit_circuit(region_graph, shape, input_units, sum_units):
+def cirkit_circuit(region_graph, shape, input_units, sum_units, layer="cp"):
     return data_modalities.image_data(
         shape, region_graph=region_graph, input_layer="categorical",
-        num_input_units=input_units, sum_product_layer="cp", num_sum_units=sum_units,
+        num_input_units=input_units, sum_product_layer=layer, num_sum_units=sum_units,
         sum_weight_param=utils.Parameterization(activation="softmax", initialization="normal"),
     )
 
@@ -41,22 +47,24 @@ def cirkit_parameter_count(symbolic) -> int:
     return sum(p.numel() for p in cirkit_compile(symbolic).parameters())
 
 
-@pytest.mark.parametrize("cirkit_rg,our_rg,shape,input_units,sum_units", CONFIGS)
-def test_same_layers_and_parameters_as_cirkit(cirkit_rg, our_rg, shape, input_units, sum_units):
-    symbolic = cirkit_circuit(cirkit_rg, shape, input_units, sum_units)
+@pytest.mark.parametrize("cirkit_rg,our_rg,shape,input_units,sum_units,layer", CONFIGS)
+def test_same_layers_and_parameters_as_cirkit(cirkit_rg, our_rg, shape, input_units, sum_units,
+                                              layer):
+    symbolic = cirkit_circuit(cirkit_rg, shape, input_units, sum_units, layer)
     c, h, w = shape
     ours = compile_source(f"""
         model m {{
           data = image(channels = {c}, height = {h}, width = {w}, values = 256)
           regions = {our_rg}
           inputs = categorical(units = {input_units})
-          layers = cp(units = {sum_units})
+          layers = {layer.replace("-", "_")}(units = {sum_units})
         }}""", "spec.pc").models[0]
     circuit = ours.circuit
     theirs = Counter(type(layer).__name__ for layer in symbolic.layers)
     kinds = Counter(layer.kind for layer in circuit.layers)
     assert theirs["CategoricalLayer"] == kinds[LayerKind.CATEGORICAL]
     assert theirs["HadamardLayer"] == kinds[LayerKind.HADAMARD]
+    assert theirs["KroneckerLayer"] == kinds[LayerKind.KRONECKER]
     assert theirs["SumLayer"] == kinds[LayerKind.DENSE] + kinds[LayerKind.MIXING]
     assert symbolic.is_smooth == ours.report.is_smooth
     assert symbolic.is_decomposable == ours.report.is_decomposable

@@ -104,3 +104,26 @@ def test_hand_written_structure_lowers_as_written():
     assert kinds == {LayerKind.CATEGORICAL: 3, LayerKind.DENSE: 8, LayerKind.HADAMARD: 2,
                      LayerKind.MIXING: 1}
     assert circuit.num_parameters == 3 * 2 * 2 + 2 * (3 * 5 * 2 + 5) + 2
+
+
+def test_cp_t_and_tucker_need_equal_units_where_parts_differ():
+    """On a 3x3 quad-graph a lone pixel meets merged patches in one partition, so with
+    input and layer unit counts that differ, a Hadamard or Kronecker of the parts is
+    undefined (libcirkit refuses the same configuration)."""
+    import pytest
+
+    from pcdsl.diagnostics import CompileError
+
+    for layer in ("cp_t", "tucker"):
+        source = (f"model m {{ data = image(height = 3, width = 3, values = 4)\n"
+                  f"  inputs = categorical(units = 2)\n  layers = {layer}(units = 3) }}")
+        with pytest.raises(CompileError) as info:
+            compile_source(source, "spec.pc")
+        (d,) = info.value.diagnostics
+        assert d.code == "units" and "2 and 3 units" in d.message
+        assert (d.span.line, d.span.column) == (3, 12)
+        assert "same number of units" in d.hint
+    circuit = lower("model m { data = image(height = 3, width = 3, values = 4)\n"
+                    "  inputs = categorical(units = 3) layers = tucker(units = 3) }")
+    assert any(layer.kind is LayerKind.KRONECKER and layer.num_units == 9
+               for layer in circuit.layers)

@@ -186,7 +186,7 @@ def test_missing_required_option():
         ('weights = softmax(init = normal(mean = "zero"))', 42,
          ["a number", "'mean' of 'normal'", "string"], None),
         ('layers = cp(units = "many")', 23, ["an integer", "string"], None),
-        ("layers = 3", 12, ["a sum-product layer", "the number 3"], "one of: cp"),
+        ("layers = 3", 12, ["a sum-product layer", "the number 3"], "one of: cp, cp_t, tucker"),
     ],
     ids=["float-for-int", "string-for-float", "string-for-int", "number-for-kind"],
 )
