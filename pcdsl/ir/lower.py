@@ -77,7 +77,7 @@ def lower_model(model: ModelSpec) -> Circuit:
     num_values = model.num_values
     input_units = int(model.inputs["units"])  # type: ignore[arg-type]
     sum_units = int(model.layers["units"])  # type: ignore[arg-type]
-    num_classes = 1
+    num_classes = model.classes
     init = _initializer(model.weights)
     activation = model.weights.kind
     sum_product = model.layers.kind

@@ -428,6 +428,7 @@ class Checker:
             name=decl.name.name, span=decl.span, data=data, regions=regions, structure=structure,
             inputs=values["inputs"], layers=values["layers"],  # type: ignore[arg-type]
             weights=values["weights"], seed=int(values["seed"]),  # type: ignore[arg-type]
+            classes=int(values["classes"]),  # type: ignore[arg-type]
         )
 
     def check_unused(self, scope: _Scope) -> None:

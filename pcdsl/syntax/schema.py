@@ -132,6 +132,9 @@ SETTINGS: tuple[SettingSchema, ...] = (
     SettingSchema("layers", "kind", "sum_product", "cp", "the sum-product layer kind"),
     SettingSchema("weights", "kind", "parameterization", "softmax",
                   "parameterisation and initialisation of sum weights"),
+    SettingSchema("classes", "int", None, 1,
+                  "number of classes: one normalised distribution (output) per class, for "
+                  "generative classifiers", minimum=1),
     SettingSchema("seed", "int", None, 0, "seed of the initial weights of the generated module",
                   minimum=0),
 )

@@ -88,6 +88,7 @@ class ModelSpec:
     layers: KindValue
     weights: KindValue
     seed: int
+    classes: int = 1
 
     @property
     def num_variables(self) -> int:

@@ -47,6 +47,17 @@ def cirkit_parameter_count(symbolic) -> int:
     return sum(p.numel() for p in cirkit_compile(symbolic).parameters())
 
 
+def test_several_classes_match_cirkit():
+    symbolic = data_modalities.image_data(
+        (1, 6, 5), region_graph="quad-graph", input_layer="categorical", num_input_units=8,
+        sum_product_layer="cp", num_sum_units=8, num_classes=10)
+    ours = compile_source("""model m { data = image(height = 6, width = 5)
+        inputs = categorical(units = 8) layers = cp(units = 8) classes = 10 }""",
+                          "spec.pc").models[0].circuit
+    assert ours.num_classes == 10
+    assert cirkit_parameter_count(symbolic) == ours.num_parameters
+
+
 @pytest.mark.parametrize("cirkit_rg,our_rg,shape,input_units,sum_units,layer", CONFIGS)
 def test_same_layers_and_parameters_as_cirkit(cirkit_rg, our_rg, shape, input_units, sum_units,
                                               layer):
