@@ -42,6 +42,10 @@ def reference_log_likelihood(circuit: Circuit, folded: FoldedCircuit, module,
             for i in layer.inputs[1:]:
                 out = (out.unsqueeze(-1) + values[i].unsqueeze(-2)).flatten(-2)
             values[layer.id] = out
+        elif layer.kind is LayerKind.STACKED:
+            stacked = torch.cat([values[i] for i in layer.inputs], dim=-1)  # (B, A K)
+            values[layer.id] = torch.logsumexp(
+                stacked.unsqueeze(1) + weights[layer.id].unsqueeze(0), dim=-1)
         elif layer.kind is LayerKind.MIXING:
             stacked = torch.stack([values[i] for i in layer.inputs], dim=-1)  # (B, K, A)
             values[layer.id] = torch.logsumexp(stacked + weights[layer.id].unsqueeze(0), dim=-1)

@@ -205,6 +205,8 @@ class _Plan:
             code = f"h{i}, s{i} = _kronecker({inputs})"
         elif fold.kind is LayerKind.MIXING:
             code = f"h{i}, s{i} = _mixing({inputs}, {weights})"
+        elif fold.kind is LayerKind.STACKED:
+            code = f"h{i}, s{i} = _stacked({inputs}, {weights})"
         else:
             raise AssertionError(f"no code for {fold.kind} folds")
         return _Step(_describe_fold(fold), code, self.split_statement(i))
@@ -331,6 +333,9 @@ def _describe_fold(fold: Fold) -> str:
     if fold.kind is LayerKind.KRONECKER:
         return (f"depth {fold.depth}: {n} Kronecker product{'s' if n != 1 else ''} of "
                 f"{fold.arity} x {fold.input_units} units")
+    if fold.kind is LayerKind.STACKED:
+        return (f"depth {fold.depth}: {n} dense sum{'s' if n != 1 else ''} over "
+                f"{fold.arity} x {fold.input_units} -> {fold.num_units} units")
     if fold.kind is LayerKind.MIXING:
         plural = "s" if n != 1 else ""
         return f"depth {fold.depth}: {n} mixing sum{plural} of {fold.arity} x {fold.num_units} units"
@@ -355,7 +360,8 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         if fold.weight is not None:
             axis_doc = {LayerKind.CATEGORICAL: "(F, units, values) logits",
                         LayerKind.DENSE: "(F, out, in) logits",
-                        LayerKind.MIXING: "(F, units, arity) logits"}[fold.kind]
+                        LayerKind.MIXING: "(F, units, arity) logits",
+                        LayerKind.STACKED: "(F, out, arity x in) logits"}[fold.kind]
             parameters.append(_Parameter(_parameter_name(fold), _shape(fold.weight_shape or ()),
                                          _init_call(fold), axis_doc))
     steps = [plan.step(fold) for fold in folded.folds if fold.kind is not LayerKind.CATEGORICAL]

@@ -15,12 +15,13 @@ class LayerKind(str, Enum):
     CATEGORICAL = "categorical"  # input: K units, each a categorical over V values
     DENSE = "dense"  # sum: K_out units, each a convex combination of all K_in input units
     MIXING = "mixing"  # sum: K units, unit k a convex combination of unit k of A inputs
+    STACKED = "stacked"  # sum: K_out units, each a convex combination of all A x K_in units
     HADAMARD = "hadamard"  # product: unit k is the product of unit k of A inputs
     KRONECKER = "kronecker"  # product: K^A units, every product of one unit per input
 
     @property
     def is_sum(self) -> bool:
-        return self in (LayerKind.DENSE, LayerKind.MIXING)
+        return self in (LayerKind.DENSE, LayerKind.MIXING, LayerKind.STACKED)
 
     @property
     def is_product(self) -> bool:

@@ -155,8 +155,14 @@ def lower_model(model: ModelSpec) -> Circuit:
             region_layer[region.id] = outputs[0]
         else:
             units = num_classes if is_root else sum_units
-            region_layer[region.id] = add(LayerKind.MIXING, outputs, units, origin,
-                                          (units, len(outputs)))
+            if model.mixing == "dense":
+                # One dense sum over the concatenated units of all partitions.
+                width = sum(layers[o].num_units for o in outputs)
+                region_layer[region.id] = add(LayerKind.STACKED, outputs, units, origin,
+                                              (units, width))
+            else:
+                region_layer[region.id] = add(LayerKind.MIXING, outputs, units, origin,
+                                              (units, len(outputs)))
     return Circuit(
         name=model.name,
         num_variables=model.num_variables,

@@ -218,6 +218,8 @@ class Checker:
         raise AssertionError(f"unexpected expression {expr!r}")
 
     def typed_scalar(self, expr: ast.Expr, option: Option, owner: str, scope: _Scope) -> Scalar:
+        if option.type == "name":
+            return self.choice(expr, option, owner)
         value = self.scalar(expr, scope)
         written = value
         what = f"'{option.name}' of {owner}"
@@ -243,6 +245,19 @@ class Checker:
                 requirement = f"greater than {bound}" if option.minimum_exclusive else f"at least {bound}"
                 raise self.fail(E.out_of_range(what, written, requirement, expr.span))
         return value
+
+    def choice(self, expr: ast.Expr, option: Option, owner: str) -> str:
+        """A bare name from a fixed list, e.g. ``mixing = dense``."""
+        choices = tuple(str(c) for c in option.choices or ())
+        listed = ", ".join(choices)
+        if not isinstance(expr, ast.Name):
+            raise self.fail(E.wrong_type(f"one of {listed} for '{option.name}' of {owner}",
+                                         _describe_expr(expr), expr.span))
+        name = expr.identifier.name
+        if name not in choices:
+            raise self.fail(error("unknown-name", f"unknown value '{name}' for '{option.name}'",
+                                  expr.span, did_you_mean(name, choices) or f"one of: {listed}"))
+        return name
 
     # Kinds --------------------------------------------------------------------------
 
@@ -394,7 +409,7 @@ class Checker:
                     values[schema.key] = self.kind_value(item.value, schema.category, scope)
                 else:
                     option = Option(schema.key, schema.type, schema.default, schema.doc,
-                                    minimum=schema.minimum)
+                                    minimum=schema.minimum, choices=schema.choices)
                     values[schema.key] = self.typed_scalar(item.value, option, "the model", scope)
             except _Abort:
                 failed = True
@@ -429,6 +444,7 @@ class Checker:
             inputs=values["inputs"], layers=values["layers"],  # type: ignore[arg-type]
             weights=values["weights"], seed=int(values["seed"]),  # type: ignore[arg-type]
             classes=int(values["classes"]),  # type: ignore[arg-type]
+            mixing=str(values["mixing"]),
         )
 
     def check_unused(self, scope: _Scope) -> None:

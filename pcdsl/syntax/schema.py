@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ValueType = Literal["int", "float", "string", "kind"]
+ValueType = Literal["int", "float", "string", "kind", "name"]  # name: one of `choices`
 
 
 class _Required:
@@ -62,6 +62,7 @@ class SettingSchema:
     default: object  # REQUIRED, a literal, or the source text of a default kind value
     doc: str
     minimum: float | None = None
+    choices: tuple[str, ...] | None = None  # for type "name"
 
 
 # Human names of the categories, used in messages ("expected a region graph").
@@ -132,6 +133,11 @@ SETTINGS: tuple[SettingSchema, ...] = (
     SettingSchema("layers", "kind", "sum_product", "cp", "the sum-product layer kind"),
     SettingSchema("weights", "kind", "parameterization", "softmax",
                   "parameterisation and initialisation of sum weights"),
+    SettingSchema("mixing", "name", None, "per_unit",
+                  "how a region with several partitions sums them: per_unit (unit k mixes "
+                  "unit k of each partition; cirkit's use_mixing_weights=True) or dense (one "
+                  "dense sum over all partitions' units; use_mixing_weights=False)",
+                  choices=("per_unit", "dense")),
     SettingSchema("classes", "int", None, 1,
                   "number of classes: one normalised distribution (output) per class, for "
                   "generative classifiers", minimum=1),

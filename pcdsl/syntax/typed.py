@@ -89,6 +89,7 @@ class ModelSpec:
     weights: KindValue
     seed: int
     classes: int = 1
+    mixing: str = "per_unit"  # or "dense"
 
     @property
     def num_variables(self) -> int:

@@ -11,6 +11,9 @@ GENERAL = {
     "quad_graph": """model m { data = image(channels = 1, height = 2, width = 2, values = 3)
                      inputs = categorical(units = 3) layers = cp(units = 3)
                      weights = softmax(init = normal(std = 2.0)) }""",
+    "stacked": """model m { data = image(channels = 1, height = 2, width = 2, values = 3)
+                  inputs = categorical(units = 2) layers = cp(units = 2) mixing = dense
+                  weights = softmax(init = normal(std = 2.0)) }""",
     "tucker": """model m { data = image(channels = 1, height = 2, width = 2, values = 3)
                  inputs = categorical(units = 2) layers = tucker(units = 2)
                  weights = softmax(init = normal(std = 2.0)) }""",

@@ -94,3 +94,14 @@ def test_normalised_after_training_steps(build_module):
         ll = circuit(all_states(4, 3))
     assert abs(torch.logsumexp(ll, 0).item()) < 1e-5
     assert ll.max().item() > -2.0  # training concentrated the mass on the batch
+
+
+@pytest.mark.parametrize("layers", ["cp(units = 3)", "cp_t(units = 3)", "tucker(units = 3)"])
+def test_dense_mixing_is_normalised(build_module, layers):
+    module = build_module(f"""
+        model m {{ data = image(height = 3, width = 3, values = 2)
+                   inputs = categorical(units = 3) layers = {layers} mixing = dense }}""")
+    circuit = module.Circuit().double()
+    with torch.no_grad():
+        ll = circuit(all_states(9, 2))
+    assert abs(torch.logsumexp(ll, 0).item()) < 1e-5

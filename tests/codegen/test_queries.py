@@ -17,6 +17,8 @@ SPECS = {
     "quad_tree2": """model m { data = image(channels = 1, height = 3, width = 2, values = 3)
                      regions = quad_tree(splits = 2)
                      inputs = categorical(units = 2) layers = cp(units = 3) }""",
+    "stacked": """model m { data = image(channels = 1, height = 2, width = 3, values = 3)
+                  inputs = categorical(units = 2) layers = cp_t(units = 2) mixing = dense }""",
     "tucker": """model m { data = image(channels = 1, height = 2, width = 3, values = 3)
                  inputs = categorical(units = 2) layers = tucker(units = 2) }""",
     "hand_written": """model m { data = variables(count = 5, values = 3)

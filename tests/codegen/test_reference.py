@@ -17,6 +17,7 @@ from tests.reference import reference_log_likelihood
     ("quad_graph", (1, 5, 6), "cp_t(units = 3)"),
     ("quad_tree(splits = 4)", (2, 3, 3), "tucker(units = 3)"),
     ("quad_graph", (1, 4, 5), "tucker(units = 3)"),
+    ("quad_graph", (1, 5, 4), "cp(units = 4)\n mixing = dense"),
 ])
 def test_generated_forward_matches_reference(build_module, regions, shape, layers):
     c, h, w = shape

@@ -58,6 +58,17 @@ def test_several_classes_match_cirkit():
     assert cirkit_parameter_count(symbolic) == ours.num_parameters
 
 
+@pytest.mark.parametrize("layer", ["cp", "cp-t", "tucker"])
+def test_dense_mixing_matches_cirkit_without_mixing_weights(layer):
+    symbolic = data_modalities.image_data(
+        (1, 7, 6), region_graph="quad-graph", input_layer="categorical", num_input_units=4,
+        sum_product_layer=layer, num_sum_units=4, use_mixing_weights=False)
+    ours = compile_source(f"""model m {{ data = image(height = 7, width = 6)
+        inputs = categorical(units = 4) layers = {layer.replace("-", "_")}(units = 4)
+        mixing = dense }}""", "spec.pc").models[0].circuit
+    assert cirkit_parameter_count(symbolic) == ours.num_parameters
+
+
 @pytest.mark.parametrize("cirkit_rg,our_rg,shape,input_units,sum_units,layer", CONFIGS)
 def test_same_layers_and_parameters_as_cirkit(cirkit_rg, our_rg, shape, input_units, sum_units,
                                               layer):

@@ -432,3 +432,28 @@ def test_hyphenated_kind_with_arguments_suggests_the_underscore_name():
     assert "unknown region graph 'quad-tree'" in d.message
     assert d.hint == "did you mean 'quad_tree'?"
     assert (d.span.line, d.span.column) == (1, 57)
+
+
+def test_mixing_takes_one_of_its_names():
+    import pytest
+
+    from pcdsl.diagnostics import CompileError
+    from pcdsl.syntax.check import check_file
+    from pcdsl.syntax.parser import parse_source
+
+    ok, _ = check_file(parse_source(
+        "model m { data = image(height = 4, width = 4) mixing = dense }", "spec.pc"))
+    assert ok[0].mixing == "dense"
+    assert check_file(parse_source(
+        "model m { data = image(height = 4, width = 4) }", "spec.pc"))[0][0].mixing == "per_unit"
+    with pytest.raises(CompileError) as info:
+        check_file(parse_source("model m { data = image(height = 4, width = 4) mixing = dens }",
+                                "spec.pc"))
+    (d,) = info.value.diagnostics
+    assert d.message == "unknown value 'dens' for 'mixing'" and d.hint == "did you mean 'dense'?"
+    assert (d.span.line, d.span.column) == (1, 56)
+    with pytest.raises(CompileError) as info:
+        check_file(parse_source("model m { data = image(height = 4, width = 4) mixing = 2 }",
+                                "spec.pc"))
+    (d,) = info.value.diagnostics
+    assert d.code == "type" and "per_unit, dense" in d.message
