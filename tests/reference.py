@@ -18,8 +18,21 @@ def layer_weights(folded: FoldedCircuit, module) -> dict[int, torch.Tensor]:
             continue
         parameter = getattr(module, f"{fold.kind.value}_{fold.id}")
         for position, layer_id in enumerate(fold.layers):
-            out[layer_id] = torch.log_softmax(parameter[position], dim=-1)
+            if fold.kind is LayerKind.BINOMIAL:
+                out[layer_id] = binomial_log_probs(parameter[position], fold.num_values - 1)
+            else:
+                out[layer_id] = torch.log_softmax(parameter[position], dim=-1)
     return out
+
+
+def binomial_log_probs(logits: torch.Tensor, count: int) -> torch.Tensor:
+    """(K,) logits -> (K, count + 1) binomial log-probabilities, from the definition."""
+    import math
+
+    p = torch.sigmoid(logits).unsqueeze(1)
+    v = torch.arange(count + 1, dtype=logits.dtype)
+    choose = torch.tensor([math.log(math.comb(count, int(k))) for k in v], dtype=logits.dtype)
+    return choose + v * torch.log(p) + (count - v) * torch.log1p(-p)
 
 
 def reference_log_likelihood(circuit: Circuit, folded: FoldedCircuit, module,
@@ -27,7 +40,7 @@ def reference_log_likelihood(circuit: Circuit, folded: FoldedCircuit, module,
     weights = layer_weights(folded, module)
     values: dict[int, torch.Tensor] = {}
     for layer in circuit.layers:
-        if layer.kind is LayerKind.CATEGORICAL:
+        if layer.kind.is_input:
             # (B, K): log p_k(x_v) for each unit k
             values[layer.id] = weights[layer.id][:, x[:, layer.variable]].t()
         elif layer.kind is LayerKind.DENSE:

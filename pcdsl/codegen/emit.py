@@ -83,7 +83,7 @@ class _Plan:
 
     def __init__(self, folded: FoldedCircuit) -> None:
         self.folded = folded
-        self.inputs = {f.id for f in folded.folds if f.kind is LayerKind.CATEGORICAL}
+        self.inputs = {f.id for f in folded.folds if f.kind.is_input}
         self.buffers: list[_Buffer] = []
         self.constants: list[_Constant] = []
         self.normalised: list[_Normalised] = []
@@ -101,15 +101,15 @@ class _Plan:
             cuts.update(gather.slice_start + a * gather.width for a in range(gather.arity + 1))
         self.bounds = {source: sorted(cuts) for source, cuts in bounds.items()}
         for fold in folded.folds:
-            if fold.kind is LayerKind.CATEGORICAL:
+            if fold.kind.is_input:
                 self.buffer(f"variables_{fold.id}", list(fold.variables), (fold.size,))
             else:
                 self.children(fold)
         for fold in folded.folds:
-            if fold.kind is LayerKind.CATEGORICAL:
+            if fold.kind.is_input:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(
-                    name, f"_categorical_table(self.{name})"))
+                    name, f"_{fold.kind.value}_table(self.{name})"))
             elif fold.weight is not None:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
@@ -321,9 +321,9 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def _describe_fold(fold: Fold) -> str:
     n = fold.size
-    if fold.kind is LayerKind.CATEGORICAL:
-        return (f"depth {fold.depth}: categorical inputs, {n} variables x {fold.num_units} units "
-                f"over {fold.num_values} values")
+    if fold.kind.is_input:
+        return (f"depth {fold.depth}: {fold.kind.value} inputs, {n} variables x "
+                f"{fold.num_units} units over {fold.num_values} values")
     if fold.kind is LayerKind.DENSE:
         return (f"depth {fold.depth}: {n} dense sum{'s' if n != 1 else ''}, "
                 f"{fold.input_units} -> {fold.num_units} units")
@@ -359,12 +359,13 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     for fold in folded.folds:
         if fold.weight is not None:
             axis_doc = {LayerKind.CATEGORICAL: "(F, units, values) logits",
+                        LayerKind.BINOMIAL: "(F, units) logits",
                         LayerKind.DENSE: "(F, out, in) logits",
                         LayerKind.MIXING: "(F, units, arity) logits",
                         LayerKind.STACKED: "(F, out, arity x in) logits"}[fold.kind]
             parameters.append(_Parameter(_parameter_name(fold), _shape(fold.weight_shape or ()),
                                          _init_call(fold), axis_doc))
-    steps = [plan.step(fold) for fold in folded.folds if fold.kind is not LayerKind.CATEGORICAL]
+    steps = [plan.step(fold) for fold in folded.folds if not fold.kind.is_input]
     buffers = plan.buffers
     constants = plan.constants
     o, p = folded.output_fold, folded.output_position
@@ -420,12 +421,12 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "output_position": folded.output_position,
         "fold_sizes": _tuple_literal([f.size for f in folded.folds]),
         "input_folds": "{" + ", ".join(f'{f.id}: "{_parameter_name(f)}"' for f in folded.folds
-                                      if f.kind is LayerKind.CATEGORICAL) + "}",
+                                      if f.kind.is_input) + "}",
         "downward": [f'({f.id}, "{f.kind.value}", '
                      f'{repr(_parameter_name(f)) if f.weight is not None else None}, '
                      f'{f.input_units})'.replace("'", '"')
-                     for f in reversed(folded.folds) if f.kind is not LayerKind.CATEGORICAL],
-        "kept": [f.id for f in folded.folds if f.kind is not LayerKind.CATEGORICAL],
+                     for f in reversed(folded.folds) if not f.kind.is_input],
+        "kept": [f.id for f in folded.folds if not f.kind.is_input],
         "first_parameter": _parameter_name(folded.folds[0]),
         "sample_shape": (f"(n, {', '.join(map(str, shape))})" if shape is not None
                          else f"(n, {circuit.num_variables})"),

@@ -13,6 +13,7 @@ from pcdsl.ir.region_graph import RegionGraph
 
 class LayerKind(str, Enum):
     CATEGORICAL = "categorical"  # input: K units, each a categorical over V values
+    BINOMIAL = "binomial"  # input: K units, each a binomial with total count V - 1
     DENSE = "dense"  # sum: K_out units, each a convex combination of all K_in input units
     MIXING = "mixing"  # sum: K units, unit k a convex combination of unit k of A inputs
     STACKED = "stacked"  # sum: K_out units, each a convex combination of all A x K_in units
@@ -29,7 +30,7 @@ class LayerKind(str, Enum):
 
     @property
     def is_input(self) -> bool:
-        return self is LayerKind.CATEGORICAL
+        return self in (LayerKind.CATEGORICAL, LayerKind.BINOMIAL)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,15 @@ def lower_model(model: ModelSpec) -> Circuit:
     init = _initializer(model.weights)
     activation = model.weights.kind
     sum_product = model.layers.kind
+    if model.inputs.kind == "categorical":
+        input_kind, input_shape = LayerKind.CATEGORICAL, (input_units, num_values)
+    else:  # binomial and bernoulli: one logit per unit
+        if model.inputs.kind == "bernoulli" and num_values != 2:
+            raise CompileError([error(
+                "conflict", f"'bernoulli' inputs are over binary variables, but the data has "
+                f"{num_values} values", model.inputs.span or model.span,
+                "use 'values = 2' (binarised data), or 'binomial' / 'categorical' inputs")])
+        input_kind, input_shape = LayerKind.BINOMIAL, (input_units,)
     layers: list[Layer] = []
 
     def add(kind: LayerKind, inputs: list[int], units: int, origin: Origin,
@@ -90,7 +99,8 @@ def lower_model(model: ModelSpec) -> Circuit:
             scope |= layers[i].scope
         if "variable" in extra:
             scope = 1 << extra["variable"]
-        weight = Weight(weight_shape, activation, len(weight_shape) - 1, init) if weight_shape else None
+        act = "sigmoid" if kind is LayerKind.BINOMIAL else activation
+        weight = Weight(weight_shape, act, len(weight_shape) - 1, init) if weight_shape else None
         layers.append(Layer(len(layers), kind, tuple(inputs), units, scope, origin, weight, **extra))
         return len(layers) - 1
 
@@ -100,8 +110,8 @@ def lower_model(model: ModelSpec) -> Circuit:
         is_root = region.id == graph.root
         if region.is_leaf:
             inputs = [
-                add(LayerKind.CATEGORICAL, [], input_units, origin, (input_units, num_values),
-                    variable=v, num_values=num_values)
+                add(input_kind, [], input_units, origin, input_shape, variable=v,
+                    num_values=num_values)
                 for v in variables_of(region.scope)
             ]
             # A leaf over several variables (a pixel's channels) is fully factorised.

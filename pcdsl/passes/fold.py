@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pcdsl.ir.circuit import Circuit, LayerKind, Weight
 
-_KIND_ORDER = {LayerKind.CATEGORICAL: 0, LayerKind.DENSE: 1, LayerKind.HADAMARD: 2,
+_KIND_ORDER = {LayerKind.CATEGORICAL: 0, LayerKind.BINOMIAL: 0, LayerKind.DENSE: 1, LayerKind.HADAMARD: 2,
                LayerKind.KRONECKER: 3, LayerKind.MIXING: 4, LayerKind.STACKED: 5}
 
 

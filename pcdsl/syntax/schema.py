@@ -103,6 +103,15 @@ KINDS: tuple[Kind, ...] = (
         Option("units", "int", 64, _UNITS_DOC, minimum=1),
     ), "A categorical distribution per unit over the values of one variable, "
        "parameterised by logits normalised with a softmax."),
+    Kind("binomial", "input", (
+        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+    ), "A binomial distribution per unit over the values 0 .. values-1 of one variable "
+       "(total count values-1), parameterised by one logit per unit through a sigmoid. "
+       "cirkit's 'binomial' (total count 255 for 256 values)."),
+    Kind("bernoulli", "input", (
+        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+    ), "A Bernoulli distribution per unit over a binary variable (data with values = 2), "
+       "parameterised by one logit per unit through a sigmoid: binomial with total count 1."),
     Kind("cp", "sum_product", (
         Option("units", "int", 64, _UNITS_DOC, minimum=1),
     ), "CP layer: one dense sum per input of a partition, then a Hadamard product. "

@@ -105,3 +105,26 @@ def test_dense_mixing_is_normalised(build_module, layers):
     with torch.no_grad():
         ll = circuit(all_states(9, 2))
     assert abs(torch.logsumexp(ll, 0).item()) < 1e-5
+
+
+@pytest.mark.parametrize("inputs,values", [("binomial", 4), ("bernoulli", 2), ("binomial", 2)])
+def test_binomial_and_bernoulli_inputs_are_normalised(build_module, inputs, values):
+    module = build_module(f"""
+        model m {{ data = image(channels = 2, height = 2, width = 2, values = {values})
+                   inputs = {inputs}(units = 3) layers = cp(units = 3) }}""")
+    circuit = module.Circuit().double()
+    with torch.no_grad():
+        ll = circuit(all_states(8, values))
+    assert abs(torch.logsumexp(ll, 0).item()) < 1e-5
+    samples = circuit.sample(200, generator=torch.Generator().manual_seed(0))
+    assert samples.min() >= 0 and samples.max() < values
+
+
+def test_bernoulli_needs_binary_data(build_module):
+    from pcdsl.diagnostics import CompileError
+
+    with pytest.raises(CompileError) as info:
+        build_module("model m { data = image(height = 2, width = 2, values = 3)\n"
+                     "  inputs = bernoulli(units = 2) }")
+    (d,) = info.value.diagnostics
+    assert "binary" in d.message and (d.span.line, d.span.column) == (2, 12)

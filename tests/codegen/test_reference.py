@@ -18,6 +18,7 @@ from tests.reference import reference_log_likelihood
     ("quad_tree(splits = 4)", (2, 3, 3), "tucker(units = 3)"),
     ("quad_graph", (1, 4, 5), "tucker(units = 3)"),
     ("quad_graph", (1, 5, 4), "cp(units = 4)\n mixing = dense"),
+    ("quad_graph", (1, 4, 4), "cp(units = 4)\n inputs = binomial(units = 3)"),
 ])
 def test_generated_forward_matches_reference(build_module, regions, shape, layers):
     c, h, w = shape
@@ -25,10 +26,11 @@ def test_generated_forward_matches_reference(build_module, regions, shape, layer
         model m {{
           data = image(channels = {c}, height = {h}, width = {w}, values = 5)
           regions = {regions}
-          inputs = categorical(units = 3)
           layers = {layers}
           weights = softmax(init = normal(std = 3.0))
         }}"""
+    if "inputs" not in layers:
+        source = source.replace("layers =", "inputs = categorical(units = 3)\n          layers =")
     module = build_module(source)
     compiled = compile_source(source, "spec.pc").models[0]
     circuit = module.Circuit().double()

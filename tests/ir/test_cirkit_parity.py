@@ -58,6 +58,15 @@ def test_several_classes_match_cirkit():
     assert cirkit_parameter_count(symbolic) == ours.num_parameters
 
 
+def test_binomial_inputs_match_cirkit():
+    symbolic = data_modalities.image_data(
+        (1, 9, 7), region_graph="quad-graph", input_layer="binomial", num_input_units=8,
+        sum_product_layer="cp", num_sum_units=8)
+    ours = compile_source("""model m { data = image(height = 9, width = 7)
+        inputs = binomial(units = 8) layers = cp(units = 8) }""", "spec.pc").models[0].circuit
+    assert cirkit_parameter_count(symbolic) == ours.num_parameters
+
+
 @pytest.mark.parametrize("layer", ["cp", "cp-t", "tucker"])
 def test_dense_mixing_matches_cirkit_without_mixing_weights(layer):
     symbolic = data_modalities.image_data(
