@@ -105,11 +105,16 @@ class _Plan:
                 self.buffer(f"variables_{fold.id}", list(fold.variables), (fold.size,))
             else:
                 self.children(fold)
+        self.leaves = {f.id for f in folded.folds if f.kind is LayerKind.HADAMARD
+                       and f.gather is not None and len(f.gather.sources) == 1
+                       and f.gather.sources[0] in self.inputs}
+        logged = {self.folded.folds[leaf].gather.sources[0] for leaf in self.leaves}
         for fold in folded.folds:
             if fold.kind.is_input:
                 name = _parameter_name(fold)
+                keep = ", keep_log=True" if fold.id in logged else ""
                 self.normalised.append(_Normalised(
-                    name, f"_{fold.kind.value}_table(self.{name})"))
+                    name, f"_{fold.kind.value}_table(self.{name}{keep})"))
             elif fold.weight is not None:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
@@ -175,6 +180,8 @@ class _Plan:
         gather = fold.gather
         assert gather is not None
         weights = f'w["{_parameter_name(fold)}"]' if fold.weight is not None else ""
+        if fold.id in self.leaves:
+            return self.leaf_product(fold)
         if fold.kind is LayerKind.DENSE and set(gather.sources) <= self.inputs \
                 and len(gather.sources) == 1:
             return self.dense_over_inputs(fold, weights)
@@ -246,6 +253,23 @@ class _Plan:
             return f"*_take(({parts[0]},), {index})"
         indent = "\n" + " " * 12
         return f"*_take(({indent}{(',' + indent).join(parts)},{indent}), {index})"
+
+    def leaf_product(self, fold: Fold) -> _Step:
+        """A product of input units over several variables, taken in log space."""
+        gather = fold.gather
+        assert gather is not None
+        (source,) = gather.sources
+        input_fold = self.folded.folds[source]
+        shape = (gather.arity, gather.width)
+        flat = [p for row in gather.index for p in row]
+        variables = self.buffer(f"variables_{fold.id}", [input_fold.variables[p] for p in flat],
+                                shape)
+        rows = self.buffer(f"rows_{fold.id}", [p * input_fold.num_values for p in flat], shape)
+        i = fold.id
+        code = (f"h{i}, s{i} = _leaf_product(w[\"{_parameter_name(input_fold)}\"], data, "
+                f"{variables}, {rows})")
+        return _Step(_describe_fold(fold) + " (leaf: in log space)", code,
+                     self.split_statement(i))
 
     def dense_over_inputs(self, fold: Fold, weights: str) -> _Step:
         """A dense fold over one input fold: a lookup in its own table, or a lookup then

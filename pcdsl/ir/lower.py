@@ -9,7 +9,10 @@ from __future__ import annotations
 from pcdsl.diagnostics import CompileError, Span, error
 from pcdsl.ir.circuit import Circuit, Initializer, Layer, LayerKind, Origin, Weight
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.region_graphs.linear_tree import linear_tree
+from pcdsl.ir.region_graphs.poon_domingos import image_delta, poon_domingos
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
+from pcdsl.ir.region_graphs.random_binary_tree import random_binary_tree
 from pcdsl.ir.scope import describe_scope, scope_of, variables_of
 from pcdsl.syntax.typed import KindValue, ModelSpec, StructureSpec
 
@@ -21,10 +24,29 @@ def build_region_graph(model: ModelSpec) -> RegionGraph:
     assert regions is not None
     shape = model.image_shape
     assert shape is not None
+    try:
+        return _construct(regions, shape)
+    except ValueError as exc:  # an option out of range for this image
+        raise CompileError([error("range", f"{regions.kind}: {exc}", regions.span or model.span)]
+                           ) from None
+
+
+def _construct(regions: KindValue, shape: tuple[int, int, int]) -> RegionGraph:
+    num_variables = shape[0] * shape[1] * shape[2]
     if regions.kind == "quad_graph":
         return quad_graph(shape)
     if regions.kind == "quad_tree":
         return quad_tree(shape, splits=int(regions["splits"]))  # type: ignore[arg-type]
+    if regions.kind == "random_binary_tree":
+        return random_binary_tree(num_variables, depth=regions["depth"],  # type: ignore[arg-type]
+                                  repetitions=int(regions["repetitions"]),  # type: ignore[arg-type]
+                                  seed=int(regions["seed"]))  # type: ignore[arg-type]
+    if regions.kind == "linear_tree":
+        return linear_tree(num_variables,
+                           repetitions=int(regions["repetitions"]))  # type: ignore[arg-type]
+    if regions.kind == "poon_domingos":
+        delta = regions["delta"] if regions["delta"] is not None else image_delta(shape)
+        return poon_domingos(shape, delta, max_depth=regions["max_depth"])  # type: ignore[arg-type]
     raise AssertionError(f"no construction for region graph {regions.kind}")
 
 

@@ -439,6 +439,17 @@ class Checker:
                 "'structure { region ... }' block"))
             return None
         self.check_unused(scope)
+        layers = values["layers"]
+        inputs = values["inputs"]
+        assert isinstance(layers, KindValue) and isinstance(inputs, KindValue)
+        if layers.kind in ("cp_t", "tucker") and inputs.kind == "binomial":
+            self.diagnostics.append(warning(
+                "numerics", f"'{layers.kind}' multiplies binomial inputs before any sum: their "
+                "probabilities differ across units by hundreds of nats, and in float32 the "
+                "products can underflow to a log-likelihood of -inf",
+                layers.span or decl.name.span,
+                "prefer 'cp' (sums before products) with binomial inputs, or run the module "
+                "in float64"))
         return ModelSpec(
             name=decl.name.name, span=decl.span, data=data, regions=regions, structure=structure,
             inputs=values["inputs"], layers=values["layers"],  # type: ignore[arg-type]

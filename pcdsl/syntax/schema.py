@@ -99,6 +99,27 @@ KINDS: tuple[Kind, ...] = (
                choices=(2, 4)),
     ), "Quad-tree (Mari et al., 2023): like quad_graph but with a single split per merge, "
        "hence structured-decomposable. cirkit's 'quad-tree-2' and 'quad-tree-4'."),
+    Kind("random_binary_tree", "region_graph", (
+        Option("depth", "int", None, "levels of binary splits (default: down to single "
+               "variables, ceil(log2 D))", minimum=0),
+        Option("repetitions", "int", 1, "independent random trees, mixed at the root",
+               minimum=1),
+        Option("seed", "int", 42, "seed of the random splits (numpy RandomState, as cirkit)",
+               minimum=0),
+    ), "Random binary trees over the flattened variables (Peharz et al., 2020): each region "
+       "is shuffled and halved. cirkit's 'random-binary-tree', the same trees for a seed."),
+    Kind("linear_tree", "region_graph", (
+        Option("repetitions", "int", 1, "chains mixed at the root", minimum=1),
+    ), "The linear chain over the flattened variables in their natural order (the HMM "
+       "region graph): region i splits into x[i] and the rest. cirkit's 'linear-tree'."),
+    Kind("poon_domingos", "region_graph", (
+        Option("delta", "int", None, "split step in pixels along each axis (default: "
+               "max(ceil(H/8), ceil(W/8)), as cirkit's image_data)", minimum=1),
+        Option("max_depth", "int", None, "splits from the image beyond which rectangles "
+               "are left whole (default: no limit)", minimum=0),
+    ), "Poon-Domingos (2011): every axis-aligned rectangle split at every multiple of delta "
+       "inside it, rectangles shared across splits (a DAG); leaves are delta x delta "
+       "patches over all channels. cirkit's 'poon-domingos'."),
     Kind("categorical", "input", (
         Option("units", "int", 64, _UNITS_DOC, minimum=1),
     ), "A categorical distribution per unit over the values of one variable, "

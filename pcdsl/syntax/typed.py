@@ -34,6 +34,8 @@ class KindValue:
         """The canonical source text of this value (all options written out)."""
         parts = []
         for key, value in self.options:
+            if value is None:  # an option left at its computed default
+                continue
             text = value.source() if isinstance(value, KindValue) else _literal(value)
             parts.append(f"{key} = {text}")
         return f"{self.kind}({', '.join(parts)})"

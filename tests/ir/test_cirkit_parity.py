@@ -30,6 +30,13 @@ CONFIGS = [
     ("quad-tree-2", "quad_tree(splits = 2)", (1, 9, 6), 8, 8, "tucker"),
     ("quad-tree-4", "quad_tree(splits = 4)", (1, 16, 16), 4, 4, "tucker"),
     ("quad-graph", "quad_graph", (2, 5, 5), 6, 6, "tucker"),
+    ("random-binary-tree", "random_binary_tree", (1, 28, 28), 16, 16, "cp"),
+    ("random-binary-tree", "random_binary_tree", (3, 5, 4), 8, 8, "tucker"),
+    ("linear-tree", "linear_tree", (1, 7, 7), 8, 8, "cp"),
+    ("linear-tree", "linear_tree", (2, 4, 3), 6, 6, "cp-t"),
+    ("poon-domingos", "poon_domingos", (1, 28, 28), 16, 16, "cp-t"),
+    ("poon-domingos", "poon_domingos", (1, 12, 10), 8, 8, "cp"),
+    ("poon-domingos", "poon_domingos", (3, 9, 9), 4, 4, "tucker"),
 ]
 
 

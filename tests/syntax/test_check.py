@@ -457,3 +457,20 @@ def test_mixing_takes_one_of_its_names():
                                 "spec.pc"))
     (d,) = info.value.diagnostics
     assert d.code == "type" and "per_unit, dense" in d.message
+
+
+def test_product_first_layers_over_binomial_inputs_warn():
+    from pcdsl.syntax.check import check_file
+    from pcdsl.syntax.parser import parse_source
+
+    models, warnings = check_file(parse_source(
+        "model m { data = image(height = 4, width = 4)\n"
+        "  inputs = binomial(units = 4)\n  layers = cp_t(units = 4) }", "spec.pc"))
+    assert models  # a warning, not an error
+    (w,) = warnings
+    assert w.code == "numerics" and "underflow" in w.message
+    assert (w.span.line, w.span.column) == (3, 12)
+    _, none = check_file(parse_source(
+        "model m { data = image(height = 4, width = 4) inputs = binomial(units = 4) }",
+        "spec.pc"))
+    assert none == []
