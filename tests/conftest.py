@@ -27,3 +27,12 @@ def build_module(tmp_path):
         return load_generated(path)
 
     return build
+
+# A tiny spec for runtime and CLI tests: 16 variables, 4 values, 2 units.
+TINY_SPEC = """\
+model m {
+  data = image(height = 4, width = 4, values = 4)
+  inputs = categorical(units = 2)
+  layers = cp(units = 2)
+}
+"""

@@ -93,8 +93,7 @@ class _Plan:
             gather = fold.gather
             if gather is None or gather.slice_start is None or gather.sources[0] in self.inputs:
                 continue
-            if (fold.kind is LayerKind.HADAMARD and gather.slice_start == 0
-                    and gather.arity * gather.width == folded.folds[gather.sources[0]].size):
+            if self.reads_whole_fold(fold):
                 continue  # read whole by _hadamard_runs
             (source,) = gather.sources
             cuts = bounds.setdefault(source, {0, folded.folds[source].size})
@@ -119,25 +118,34 @@ class _Plan:
                 name = _parameter_name(fold)
                 self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
 
-    def source_offsets(self, gather: Gather) -> dict[int, int]:
-        """Where each source fold starts in the concatenation a gather indexes."""
+    def reads_whole_fold(self, fold: Fold) -> bool:
+        """A product fold whose slots are the consecutive runs of one whole earlier fold:
+        computed by the fused ``_hadamard_runs``."""
+        gather = fold.gather
+        return (fold.kind is LayerKind.HADAMARD and gather is not None
+                and gather.slice_start == 0
+                and gather.arity * gather.width == self.folded.folds[gather.sources[0]].size)
+
+    def locate(self, gather: Gather) -> list[tuple[int, int]]:
+        """(source fold, row) of every slot of every member, in index-table order."""
         offsets, total = {}, 0
         for source in gather.sources:
             offsets[source] = total
             total += self.folded.folds[source].size
-        return offsets
+        located = []
+        for p in (p for row in gather.index for p in row):
+            source = max(s for s in gather.sources if offsets[s] <= p)
+            located.append((source, p - offsets[source]))
+        return located
 
     def children(self, fold: Fold) -> None:
         """Index tables of the (fold, row) each input slot of each member reads."""
         gather = fold.gather
         assert gather is not None
-        offsets = self.source_offsets(gather)
-        located = [max((offsets[s], s) for s in gather.sources if offsets[s] <= p)
-                   for row in gather.index for p in row]
-        flat = [p for row in gather.index for p in row]
+        located = self.locate(gather)
         shape = (gather.arity, gather.width)
-        self.buffer(f"child_folds_{fold.id}", [s for _, s in located], shape)
-        self.buffer(f"child_rows_{fold.id}", [p - o for (o, _), p in zip(located, flat)], shape)
+        self.buffer(f"child_folds_{fold.id}", [s for s, _ in located], shape)
+        self.buffer(f"child_rows_{fold.id}", [row for _, row in located], shape)
 
     def buffer(self, name: str, values: list[int], shape: tuple[int, ...]) -> str:
         constant = f"_{name.upper()}"
@@ -185,9 +193,7 @@ class _Plan:
         if fold.kind is LayerKind.DENSE and set(gather.sources) <= self.inputs \
                 and len(gather.sources) == 1:
             return self.dense_over_inputs(fold, weights)
-        if (fold.kind is LayerKind.HADAMARD and gather.slice_start == 0
-                and gather.sources[0] not in self.inputs
-                and gather.arity * gather.width == self.folded.folds[gather.sources[0]].size):
+        if self.reads_whole_fold(fold) and gather.sources[0] not in self.inputs:
             # The products of the runs of one whole fold: one fused function.
             (source,) = gather.sources
             code = f"h{i}, s{i} = _hadamard_runs(h{source}, s{source}, arity={gather.arity})"
@@ -222,12 +228,7 @@ class _Plan:
         """Inputs gathered by an index table; rows of input folds come from lookups."""
         gather = fold.gather
         assert gather is not None
-        offsets = self.source_offsets(gather)
-        # (source, row) of every slot of every member, in index-table order.
-        located = []
-        for p in (p for row in gather.index for p in row):
-            source = max(s for s in gather.sources if offsets[s] <= p)
-            located.append((source, p - offsets[source]))
+        located = self.locate(gather)
         if len(gather.sources) == 1 and gather.sources[0] in self.inputs:
             # Only input rows: look them up in gather order, no index table needed.
             lookup = self.lookup(gather.sources[0], [p for _, p in located], f"{fold.id}")

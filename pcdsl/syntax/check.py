@@ -268,10 +268,6 @@ class Checker:
             name, arguments, function_span = expr.identifier.name, (), expr.span
         elif isinstance(expr, ast.Call):
             name, arguments, function_span = expr.function.name, expr.arguments, expr.function.span
-        elif _hyphenated_name(expr) is not None and isinstance(expr, ast.BinaryOp):
-            hyphenated = _hyphenated_name(expr)
-            raise self.fail(E.unknown_name(CATEGORY_NAMES[category], str(hyphenated), expr.span,
-                                           candidates))
         else:
             hyphenated = _hyphenated_name(expr)
             if hyphenated is not None:
@@ -358,7 +354,7 @@ class Checker:
     def default(self, option: Option | None, kind_name: str | None = None) -> object:
         if option is not None and option.type != "kind":
             return option.default
-        name = kind_name if kind_name is not None else str(option.default).removesuffix("()")
+        name = kind_name if kind_name is not None else str(option.default)
         kind = kind_named(name)
         assert kind is not None, name
         return KindValue(kind.name, tuple((o.name, self.default(o)) for o in kind.options), None)

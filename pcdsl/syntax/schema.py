@@ -75,7 +75,7 @@ CATEGORY_NAMES = {
     "initializer": "initialiser",
 }
 
-_UNITS_DOC = "number of units (vectorised nodes) per layer"
+_UNITS = Option("units", "int", 64, "number of units (vectorised nodes) per layer", minimum=1)
 
 KINDS: tuple[Kind, ...] = (
     Kind("image", "data", (
@@ -121,32 +121,32 @@ KINDS: tuple[Kind, ...] = (
        "inside it, rectangles shared across splits (a DAG); leaves are delta x delta "
        "patches over all channels. cirkit's 'poon-domingos'."),
     Kind("categorical", "input", (
-        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+        _UNITS,
     ), "A categorical distribution per unit over the values of one variable, "
        "parameterised by logits normalised with a softmax."),
     Kind("binomial", "input", (
-        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+        _UNITS,
     ), "A binomial distribution per unit over the values 0 .. values-1 of one variable "
        "(total count values-1), parameterised by one logit per unit through a sigmoid. "
        "cirkit's 'binomial' (total count 255 for 256 values)."),
     Kind("bernoulli", "input", (
-        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+        _UNITS,
     ), "A Bernoulli distribution per unit over a binary variable (data with values = 2), "
        "parameterised by one logit per unit through a sigmoid: binomial with total count 1."),
     Kind("cp", "sum_product", (
-        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+        _UNITS,
     ), "CP layer: one dense sum per input of a partition, then a Hadamard product. "
        "Regions with several partitions mix them with a per-unit mixing sum."),
     Kind("cp_t", "sum_product", (
-        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+        _UNITS,
     ), "CP-transposed layer: a Hadamard product of a partition's inputs, then one dense "
        "sum. Needs equal unit counts on the inputs of every partition. cirkit's 'cp-t'."),
     Kind("tucker", "sum_product", (
-        Option("units", "int", 64, _UNITS_DOC, minimum=1),
+        _UNITS,
     ), "Tucker layer: a Kronecker product of a partition's inputs (K^A units), then one "
        "dense sum. Needs equal unit counts on the inputs of every partition."),
     Kind("softmax", "parameterization", (
-        Option("init", "kind", "normal()", "initialiser of the unnormalised weights",
+        Option("init", "kind", "normal", "initialiser of the unnormalised weights",
                category="initializer"),
     ), "Sum weights are a softmax of free parameters over each sum's inputs."),
     Kind("normal", "initializer", (

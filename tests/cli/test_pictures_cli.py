@@ -16,14 +16,9 @@ from pcdsl.driver import compile_source, emit_python
 from pcdsl.runtime.checkpoint import save_checkpoint
 from pcdsl.runtime.loading import load_generated
 from pcdsl.runtime.pictures import HIDDEN_COLOUR
+from tests.conftest import TINY_SPEC
 
-TINY = """\
-model m {
-  data = image(height = 4, width = 4, values = 4)
-  inputs = categorical(units = 2)
-  layers = cp(units = 2)
-}
-"""
+TINY = TINY_SPEC
 # 28x28 with 256 values, as the data sets, but small.
 SMALL_28 = """\
 model f {

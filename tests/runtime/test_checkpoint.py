@@ -21,14 +21,9 @@ from pcdsl.runtime.checkpoint import (
     save_checkpoint,
 )
 from pcdsl.runtime.loading import load_generated
+from tests.conftest import TINY_SPEC
 
-TINY = """\
-model m {
-  data = image(height = 4, width = 4, values = 4)
-  inputs = categorical(units = 2)
-  layers = cp(units = 2)
-}
-"""
+TINY = TINY_SPEC
 # The same circuit, so the same parameter shapes, from a different spec text (hash).
 TINY_OTHER = "# another file\n" + TINY
 

@@ -19,14 +19,9 @@ from pcdsl.runtime.pictures import (
     standard_mask,
     to_rgb,
 )
+from tests.conftest import TINY_SPEC
 
-TINY = """\
-model m {
-  data = image(height = 4, width = 4, values = 4)
-  inputs = categorical(units = 2)
-  layers = cp(units = 2)
-}
-"""
+TINY = TINY_SPEC
 
 
 @pytest.fixture
