@@ -1,0 +1,15 @@
+"""`pcc graph` (being written: see issue #7)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pcdsl.cli.common import error
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    commands.add_parser("graph", help="(not available yet)").set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return error("pcc graph is not available yet")

@@ -1,0 +1,141 @@
+"""`pcc sample` and `pcc inpaint`: pictures of the circuit in a trained checkpoint.
+
+Checkpoints are written by ``pcdsl.runtime.checkpoint.save_checkpoint``; both commands
+rebuild the circuit from the module source inside them (no spec needed). ``inpaint`` reads
+the test split through torchvision without downloading, from ``--data-root`` (default:
+``$PCDSL_DATA_ROOT``, else ``./data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from pcdsl.cli.common import EXIT_CODES_HELP, EXIT_OK, error, positive
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sample = commands.add_parser(
+        "sample", help="draw a grid of samples from a checkpoint",
+        description="Draw exact (ancestral) samples from the circuit in a checkpoint and "
+                    "write them as a PNG grid.", epilog=EXIT_CODES_HELP)
+    sample.add_argument("checkpoint", metavar="CKPT", help="a checkpoint (save_checkpoint)")
+    sample.add_argument("-n", "--count", type=positive, default=64,
+                        help="number of samples (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--nrow", type=positive, help="images per row (default: a square)")
+    sample.add_argument("--scale", type=positive, default=2,
+                        help="pixels per image pixel (default 2)")
+    sample.add_argument("-o", "--output", default="samples.png",
+                        help="output PNG (default samples.png)")
+    sample.set_defaults(run=run_sample)
+
+    inpaint = commands.add_parser(
+        "inpaint", help="complete test images under masks, as a picture",
+        description="Hide part of some test images (each mask) and complete them with the "
+                    "circuit in a checkpoint: rows of originals, masked inputs (unobserved "
+                    "pixels red), exact conditional samples and, when the module has "
+                    "map_complete, MAP completions.", epilog=EXIT_CODES_HELP)
+    inpaint.add_argument("checkpoint", metavar="CKPT", help="a checkpoint (save_checkpoint)")
+    inpaint.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist",
+                         help="the data set whose test split to use (default fashion-mnist)")
+    inpaint.add_argument("--data-root", metavar="DIR",
+                         help="torchvision's root folder of the data set (default: "
+                              "$PCDSL_DATA_ROOT, else ./data); nothing is downloaded")
+    inpaint.add_argument("--count", type=positive, default=8,
+                         help="number of test images, chosen at random by --seed (default 8)")
+    inpaint.add_argument("--masks", default="left,top,centre,first:100",
+                         help="comma-separated masks: left, right, top, bottom (that half "
+                              "unobserved), centre (a centred square of half the side), "
+                              "first:K (only the first K pixels observed); default "
+                              "left,top,centre,first:100")
+    inpaint.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    inpaint.add_argument("--scale", type=positive, default=2,
+                         help="pixels per image pixel (default 2)")
+    inpaint.add_argument("-o", "--output", default="inpaint.png",
+                         help="output PNG (default inpaint.png)")
+    inpaint.set_defaults(run=run_inpaint)
+
+
+def _open_checkpoint(path: str):
+    """(circuit, None) or (None, exit status) after printing why the checkpoint is unusable."""
+    from pcdsl.runtime.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        circuit, _ = load_checkpoint(path)
+    except CheckpointError as exc:
+        return None, error(str(exc))
+    circuit.eval()
+    if getattr(circuit, "image_shape", None) is None:
+        return None, error(f"the model in {path} is not over images (its data has no image "
+                            "shape), so it has no pictures to draw.")
+    if tuple(circuit.image_shape)[0] not in (1, 3):
+        return None, error(f"the model in {path} has images of {circuit.image_shape[0]} "
+                            "channels; pictures need 1 (grey) or 3 (RGB).")
+    return circuit, None
+
+
+def _write_png(path: str, image) -> int:
+    from pcdsl.runtime.pictures import save_image
+
+    try:
+        save_image(path, image)
+    except OSError as exc:
+        return error(f"cannot write {path}: {exc.strerror or exc}")
+    print(f"wrote {path} ({image.width}x{image.height})")
+    return EXIT_OK
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    import math
+
+    import torch
+
+    from pcdsl.runtime.pictures import image_grid
+
+    circuit, status = _open_checkpoint(args.checkpoint)
+    if circuit is None:
+        return status
+    generator = torch.Generator().manual_seed(args.seed)
+    samples = circuit.sample(args.count, generator=generator)
+    nrow = args.nrow or math.ceil(math.sqrt(args.count))
+    image = image_grid(samples.view(args.count, *circuit.image_shape), circuit.num_values,
+                       nrow, scale=args.scale)
+    return _write_png(args.output, image)
+
+
+def run_inpaint(args: argparse.Namespace) -> int:
+    import torch
+
+    from pcdsl.runtime.pictures import DatasetNotFound, inpainting_grid, load_images, parse_masks
+
+    root = args.data_root or os.environ.get("PCDSL_DATA_ROOT") or "data"
+    source = ("--data-root" if args.data_root else
+              "PCDSL_DATA_ROOT" if os.environ.get("PCDSL_DATA_ROOT") else "the default")
+    try:
+        masks = parse_masks(args.masks, (1, 28, 28))  # the images of both data sets
+    except ValueError as exc:
+        return error(f"--masks: {exc}.")
+    generator = torch.Generator().manual_seed(args.seed)
+    try:
+        images = load_images(args.dataset, root, count=args.count, generator=generator)
+    except DatasetNotFound as exc:
+        return error(
+            f"the {args.dataset} test set was not found: torchvision looked in "
+            f"{os.path.abspath(exc.folder)} (data root {root}, from {source}) and pcc never "
+            "downloads. Point --data-root DIR (or the environment variable PCDSL_DATA_ROOT) "
+            f"at the folder that holds {os.path.basename(os.path.dirname(exc.folder))}/raw/, "
+            "or download it once with torchvision (download=True).")
+    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # damaged files
+        return error(f"cannot read the {args.dataset} test set under {root}: "
+                      f"{type(exc).__name__}: {exc}")
+    circuit, status = _open_checkpoint(args.checkpoint)  # after the data: it may be large
+    if circuit is None:
+        return status
+    if tuple(images.shape[1:]) != tuple(circuit.image_shape) or circuit.num_values != 256:
+        return error(f"the model in {args.checkpoint} is over images of "
+                      f"{'x'.join(map(str, circuit.image_shape))} with {circuit.num_values} "
+                      f"values, but {args.dataset} has "
+                      f"{'x'.join(map(str, images.shape[1:]))} images with 256 values.")
+    image = inpainting_grid(circuit, images, masks, generator, scale=args.scale)
+    return _write_png(args.output, image)
