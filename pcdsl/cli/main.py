@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from pcdsl import __version__
-from pcdsl.cli import check, fmt, graph, lsp, pictures, train
+from pcdsl.cli import check, fmt, graph, learn, lsp, pictures, train
 from pcdsl.cli.common import (
     EXIT_CODES_HELP,
     EXIT_DIAGNOSTICS,
@@ -41,7 +41,7 @@ from pcdsl.cli.common import (
 from pcdsl.diagnostics import CompileError
 
 # Modules that each add their commands to the parser (``register``) with a ``run`` default.
-COMMAND_MODULES = (check, train, fmt, lsp, graph, pictures)
+COMMAND_MODULES = (check, train, learn, fmt, lsp, graph, pictures)
 
 
 def _parser() -> argparse.ArgumentParser:
