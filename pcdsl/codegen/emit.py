@@ -59,6 +59,9 @@ class _Normalised:
 
     key: str
     code: str
+    from_log: str = ""  # the same entry computed from ``log_weights[key]`` (for EM)
+    rule: str = ""  # how EM turns expected counts back into the parameter
+    log_code: str = ""  # the entry's log-weights, computed from the parameter
 
 
 def _parameter_name(fold: Fold) -> str:
@@ -113,10 +116,18 @@ class _Plan:
                 name = _parameter_name(fold)
                 keep = ", keep_log=True" if fold.id in logged else ""
                 self.normalised.append(_Normalised(
-                    name, f"_{fold.kind.value}_table(self.{name}{keep})"))
+                    name, f"_{fold.kind.value}_table(self.{name}{keep})",
+                    f"_input_table(log_weights[\"{name}\"].mT{keep})",
+                    "softmax" if fold.kind is LayerKind.CATEGORICAL else "binomial",
+                    (f"torch.log_softmax(self.{name}, dim=-1)"
+                     if fold.kind is LayerKind.CATEGORICAL
+                     else f"_binomial_log_probs(self.{name})")))
             elif fold.weight is not None:
                 name = _parameter_name(fold)
-                self.normalised.append(_Normalised(name, f"torch.softmax(self.{name}, dim=-1)"))
+                self.normalised.append(_Normalised(
+                    name, f"torch.softmax(self.{name}, dim=-1)",
+                    f"log_weights[\"{name}\"].exp()", "softmax",
+                    f"torch.log_softmax(self.{name}, dim=-1)"))
 
     def reads_whole_fold(self, fold: Fold) -> bool:
         """A product fold whose slots are the consecutive runs of one whole earlier fold:
