@@ -107,7 +107,8 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_inpaint(args: argparse.Namespace) -> int:
     import torch
 
-    from pcdsl.runtime.pictures import DatasetNotFound, inpainting_grid, load_images, parse_masks
+    from pcdsl.runtime.data import DatasetNotFound, load_images
+    from pcdsl.runtime.pictures import inpainting_grid, parse_masks
 
     root = args.data_root or os.environ.get("PCDSL_DATA_ROOT") or "data"
     source = ("--data-root" if args.data_root else

@@ -7,7 +7,10 @@ imported lazily (PEP 562), so ``import pcdsl.runtime.loading`` stays free of tor
 - ``save_checkpoint``, ``load_checkpoint``, ``load_weights_into``, ``CheckpointError``:
   self-contained checkpoints (weights + generated source), see ``checkpoint.py``.
 - ``image_grid``, ``save_grid``, ``inpainting_grid``, ``inpainting_rows``,
-  ``standard_mask``, ``parse_masks``, ``load_images``: pictures, see ``pictures.py``.
+  ``standard_mask``, ``parse_masks``: pictures, see ``pictures.py``.
+- ``load_split``, ``load_images``, ``DatasetNotFound``: torchvision data sets, ``data.py``.
+- ``train``, ``evaluate``, ``TrainConfig``, ``TrainingError``: training and evaluation,
+  ``train.py``; ``MiniBatchEM``: stepwise EM, ``em.py``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,17 @@ _EXPORTS = {
     "load_checkpoint": "pcdsl.runtime.checkpoint",
     "load_weights_into": "pcdsl.runtime.checkpoint",
     "save_checkpoint": "pcdsl.runtime.checkpoint",
-    "DatasetNotFound": "pcdsl.runtime.pictures",
+    "DatasetNotFound": "pcdsl.runtime.data",
+    "load_split": "pcdsl.runtime.data",
+    "MiniBatchEM": "pcdsl.runtime.em",
+    "TrainConfig": "pcdsl.runtime.train",
+    "TrainingError": "pcdsl.runtime.train",
+    "evaluate": "pcdsl.runtime.train",
+    "train": "pcdsl.runtime.train",
     "image_grid": "pcdsl.runtime.pictures",
     "inpainting_grid": "pcdsl.runtime.pictures",
     "inpainting_rows": "pcdsl.runtime.pictures",
-    "load_images": "pcdsl.runtime.pictures",
+    "load_images": "pcdsl.runtime.data",
     "parse_masks": "pcdsl.runtime.pictures",
     "save_grid": "pcdsl.runtime.pictures",
     "standard_mask": "pcdsl.runtime.pictures",

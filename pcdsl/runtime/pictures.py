@@ -26,8 +26,7 @@
   ``sampled`` (``circuit.sample_conditional``: an exact draw of the unobserved pixels given
   the observed ones) and, when the circuit has a ``map_complete`` method, ``MAP`` (its
   max-product completion). ``inpainting_rows`` returns the same rows as tensors.
-- ``load_images(dataset, root, ...)`` reads images of the MNIST or Fashion-MNIST test
-  split through torchvision, without downloading (``DatasetNotFound`` if absent).
+- ``load_images`` and ``DatasetNotFound`` live in ``data.py`` (re-exported here).
 
 torchvision and PIL are imported when first needed.
 """
@@ -39,19 +38,18 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from pcdsl.files import atomic_write
+from pcdsl.runtime.data import DatasetNotFound, load_images  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 __all__ = [
-    "DATASETS",
     "HIDDEN_COLOUR",
     "MASK_NAMES",
     "DatasetNotFound",
@@ -319,47 +317,3 @@ def inpainting_grid(circuit, images: Tensor, masks: Mapping[str, Tensor],
     ``MAP``. See ``inpainting_rows`` for the tensors."""
     blocks = inpainting_rows(circuit, images, masks, generator)
     return render_inpainting(blocks, int(circuit.num_values), scale=scale, padding=padding)
-
-
-# Data ---------------------------------------------------------------------------------
-
-DATASETS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
-
-
-class DatasetNotFound(Exception):
-    """The data set's files are not where torchvision looks for them."""
-
-    def __init__(self, dataset: str, root: str, folder: str) -> None:
-        super().__init__(f"{dataset} not found: torchvision looked in {folder}")
-        self.dataset, self.root, self.folder = dataset, root, folder
-
-
-def load_images(dataset: str, root: str | os.PathLike, *, count: int | None = None,
-                generator: torch.Generator | None = None, train: bool = False) -> Tensor:
-    """Images of a torchvision data set (``fashion-mnist`` or ``mnist``; the test split
-    unless ``train``), never downloading, as (N, 1, 28, 28) int64 values 0..255 (transform
-    ``ToTensor`` then ``(255 * x).long()``, which is exact). With ``count``, that many
-    distinct images chosen at random with ``generator``. Raises ``DatasetNotFound``."""
-    import torchvision
-    from torchvision import transforms
-
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown data set '{dataset}': expected one of {', '.join(DATASETS)}")
-    cls = getattr(torchvision.datasets, DATASETS[dataset])
-    folder = str(Path(root) / cls.__name__ / "raw")
-    transform = transforms.Compose([transforms.ToTensor(),
-                                    transforms.Lambda(lambda x: (255 * x).long())])
-    try:
-        data = cls(root=str(root), train=train, download=False, transform=transform)
-    except RuntimeError as exc:
-        if "not found" in str(exc).lower():
-            raise DatasetNotFound(dataset, str(root), folder) from None
-        raise
-    total = len(data)
-    if count is None or count >= total:
-        indices = list(range(total))
-    else:
-        indices = torch.randperm(total, generator=generator)[:max(0, count)].tolist()
-    if not indices:
-        return torch.zeros(0, 1, 28, 28, dtype=torch.long)
-    return torch.stack([data[i][0] for i in indices])

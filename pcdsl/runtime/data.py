@@ -1,0 +1,123 @@
+"""Image data sets through torchvision, as whole in-memory tensors of integer pixel values.
+
+The seed recipe reads MNIST with ``transforms.ToTensor()`` and then ``(255 * x).long()``;
+for 8-bit images that is exactly the stored byte, so ``load_split`` takes torchvision's
+own ``data`` array (the raw bytes) instead of converting image by image: the same values,
+about a thousand times faster. ``tests/runtime/test_data.py`` checks the equality.
+
+Nothing here downloads unless asked (``download=True``, for users online); a missing data
+set raises ``DatasetNotFound`` naming the folder that torchvision looked in. Data sets
+are described in ``DATASETS``: adding one is one entry.
+
+The data root is ``--data-root``, else ``$PCDSL_DATA_ROOT``, else ``./data``
+(``data_root``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+DATA_ROOT_VARIABLE = "PCDSL_DATA_ROOT"
+DEFAULT_DATA_ROOT = "data"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One torchvision image data set: its class and where its files live under a root."""
+
+    name: str
+    torchvision_class: str
+    folder: str  # the folder under the data root that torchvision reads
+    image_shape: tuple[int, int, int]
+    num_values: int = 256
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info for info in (
+        DatasetInfo("mnist", "MNIST", "MNIST/raw", (1, 28, 28)),
+        DatasetInfo("fashion-mnist", "FashionMNIST", "FashionMNIST/raw", (1, 28, 28)),
+        DatasetInfo("kmnist", "KMNIST", "KMNIST/raw", (1, 28, 28)),
+        DatasetInfo("cifar10", "CIFAR10", "cifar-10-batches-py", (3, 32, 32)),
+    )
+}
+
+
+class DatasetNotFound(Exception):
+    """The data set's files are not where torchvision looks for them."""
+
+    def __init__(self, dataset: str, root: str, folder: str) -> None:
+        super().__init__(f"{dataset} not found: torchvision looked in {folder}")
+        self.dataset, self.root, self.folder = dataset, root, folder
+
+
+@dataclass(frozen=True)
+class Split:
+    """A whole split in memory: ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64."""
+
+    dataset: str
+    train: bool
+    images: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def data_root(explicit: str | None = None) -> tuple[str, str]:
+    """The data root to use and where it came from (for error messages)."""
+    if explicit:
+        return explicit, "--data-root"
+    if os.environ.get(DATA_ROOT_VARIABLE):
+        return os.environ[DATA_ROOT_VARIABLE], DATA_ROOT_VARIABLE
+    return DEFAULT_DATA_ROOT, "the default"
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set '{name}': expected one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _torchvision_dataset(info: DatasetInfo, root: str | os.PathLike, train: bool, download: bool):
+    import torchvision
+
+    cls = getattr(torchvision.datasets, info.torchvision_class)
+    try:
+        return cls(root=str(root), train=train, download=download)
+    except RuntimeError as exc:
+        if "not found" in str(exc).lower() or "corrupted" in str(exc).lower():
+            raise DatasetNotFound(info.name, str(root), str(Path(root) / info.folder)) from None
+        raise
+
+
+def load_split(dataset: str, root: str | os.PathLike, *, train: bool,
+               download: bool = False) -> Split:
+    """The whole train or test split of ``dataset`` as uint8 images (N, C, H, W) and labels.
+
+    Raises ``DatasetNotFound`` when the files are absent (and ``download`` is off)."""
+    info = dataset_info(dataset)
+    source = _torchvision_dataset(info, root, train, download)
+    images = torch.as_tensor(source.data)
+    if images.dim() == 3:  # (N, H, W): one channel
+        images = images.unsqueeze(1)
+    elif images.shape[-1] == info.image_shape[0]:  # (N, H, W, C), as CIFAR stores it
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(source.targets, dtype=torch.long)
+    return Split(dataset, train, images.contiguous().to(torch.uint8), labels)
+
+
+def load_images(dataset: str, root: str | os.PathLike, *, count: int | None = None,
+                generator: torch.Generator | None = None, train: bool = False) -> Tensor:
+    """Images of a data set (the test split unless ``train``), never downloading, as
+    (N, C, H, W) int64 values 0..255. With ``count``, that many distinct images chosen at
+    random with ``generator``. Raises ``DatasetNotFound``."""
+    images = load_split(dataset, root, train=train).images
+    total = images.shape[0]
+    if count is not None and count < total:
+        images = images[torch.randperm(total, generator=generator)[:max(0, count)]]
+    return images.long()

@@ -1,0 +1,176 @@
+"""Mini-batch (stepwise) expectation-maximisation on a generated circuit.
+
+For a smooth and decomposable circuit, the expected number of times a sum unit's edge
+``k`` is used to explain a batch (its *flow*, summed over the batch) is ``w_k`` times the
+derivative of the batch log-likelihood with respect to ``w_k``; written with log-weights
+``l_k = log w_k`` that is simply ``d LL / d l_k``. The same holds for an input unit's
+log-probability of each value: its gradient counts how often the unit explains that value.
+So one backward pass through the generated module's ``_evaluate(..., log_weights=...)``,
+with the log-weights as leaves, yields every expected count at once.
+
+The M-step is stepwise EM (Sato and Ishii 2000; Liang and Klein 2009): running expected
+counts per example ``s`` move a step of size ``eta`` towards the batch's counts per
+example, ``s <- (1 - eta) s + eta c / B``, and every distribution is set to its smoothed
+normalised counts as if the whole data set (``N`` examples) had produced them:
+
+    w_k = (N s_k + pseudo_count / n) / (N sum_j s_j + pseudo_count)
+
+The first batch sets ``s`` outright, and ``eta = 1`` is plain EM on each batch. Stepping
+the *counts* rather than the parameters matters: a unit that explains nothing in a batch
+keeps its distribution (its counts shrink together, their ratios do not change) instead of
+being pulled towards uniform. Binomial inputs (``EM_RULES`` value ``"binomial"``) take the
+smoothed weighted mean of the observed values, ``p = (N sum_v s_v v / T + pseudo_count /
+2) / (N sum_v s_v + pseudo_count)`` with total count ``T``. Parameters without a rule (for
+instance weights not parameterised by softmax) are left unchanged; ``MiniBatchEM`` refuses
+a module that has no rule at all.
+
+Under ``torch.distributed`` the counts are summed over every process before the M-step,
+so all processes take the same step on the global batch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import Tensor, nn
+
+RULES = ("softmax", "binomial")
+
+
+class EMNotSupported(Exception):
+    """The circuit has no parameters that EM knows how to update."""
+
+
+def _rules(circuit: nn.Module) -> dict[str, str]:
+    module = sys.modules.get(type(circuit).__module__)
+    rules = dict(getattr(module, "EM_RULES", {}) or {})
+    unknown = sorted(set(rules.values()) - set(RULES))
+    if unknown:
+        raise EMNotSupported(f"the circuit's EM_RULES name unknown rules {unknown}")
+    if not rules or not hasattr(circuit, "log_weights"):
+        raise EMNotSupported(
+            f"{type(circuit).__module__} has no parameters that EM can update (its module has "
+            "no EM_RULES, or every weight is parameterised without softmax): use --optimizer adam")
+    return rules
+
+
+class MiniBatchEM:
+    """Mini-batch EM for the softmax-parameterised sums and the categorical and binomial
+    inputs of a generated circuit.
+
+        em = MiniBatchEM(circuit, step_size=0.1, pseudo_count=0.1)
+        for batch in batches:
+            mean_log_likelihood = em.step(batch)  # E-step and M-step
+    """
+
+    def __init__(self, circuit: nn.Module, step_size: float = 0.1, pseudo_count: float = 0.1,
+                 step_decay: float = 1.0, min_step_size: float = 0.0,
+                 dataset_size: int | None = None) -> None:
+        if not 0.0 < step_size <= 1.0:
+            raise ValueError(f"step_size must lie in (0, 1], found {step_size}")
+        if pseudo_count < 0.0:
+            raise ValueError(f"pseudo_count must be at least 0, found {pseudo_count}")
+        if not 0.0 < step_decay <= 1.0:
+            raise ValueError(f"step_decay must lie in (0, 1], found {step_decay}")
+        if dataset_size is not None and dataset_size < 1:
+            raise ValueError(f"dataset_size must be at least 1, found {dataset_size}")
+        self.circuit = circuit
+        self.rules = _rules(circuit)
+        self.step_size = step_size
+        self.pseudo_count = pseudo_count
+        self.step_decay = step_decay
+        self.min_step_size = min_step_size
+        self.dataset_size = dataset_size  # None: the size of each batch (plain EM scale)
+        self.steps = 0
+        self.statistics: dict[str, Tensor] = {}  # running expected counts per example
+        self.parameters = dict(circuit.named_parameters())
+
+    # The checkpoint stores this in place of an optimizer's state.
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "step_size": self.step_size,
+                "pseudo_count": self.pseudo_count, "step_decay": self.step_decay,
+                "min_step_size": self.min_step_size, "dataset_size": self.dataset_size,
+                "statistics": dict(self.statistics)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])
+        for key in ("step_size", "pseudo_count", "step_decay", "min_step_size"):
+            setattr(self, key, float(state[key]))
+        self.dataset_size = state.get("dataset_size")
+        device = next(iter(self.parameters.values())).device
+        self.statistics = {k: v.to(device) for k, v in state.get("statistics", {}).items()}
+
+    def current_step_size(self) -> float:
+        """The step size of the next update: ``step_size * step_decay ** steps``, floored."""
+        return max(self.min_step_size, self.step_size * self.step_decay ** self.steps)
+
+    def expected_counts(self, x: Tensor, labels: Tensor | None = None
+                        ) -> tuple[dict[str, Tensor], Tensor, int]:
+        """E-step on one batch: (counts per parameter, summed log-likelihood, rows)."""
+        circuit = self.circuit
+        with torch.no_grad():  # parameters without a rule enter as constants
+            log_weights = dict(circuit.log_weights())
+        leaves = {k: log_weights[k].requires_grad_() for k in self.rules}
+        with torch.enable_grad():
+            values = circuit.variables(x)
+            ll = circuit._evaluate(values, None, log_weights=log_weights)
+            if ll.dim() == 2:  # several classes: the log-likelihood of each row's class
+                if labels is None:
+                    raise ValueError("a circuit with several classes needs the labels")
+                ll = ll.gather(1, labels.view(-1, 1)).squeeze(1)
+            total = ll.sum()
+            grads = torch.autograd.grad(total, list(leaves.values()))
+        counts = dict(zip(leaves, grads, strict=True))
+        return counts, total.detach(), values.shape[0]
+
+    @torch.no_grad()
+    def maximise(self, counts: dict[str, Tensor], rows: int) -> None:
+        """M-step: fold a batch's counts (of ``rows`` examples) into the running counts,
+        then set every parameter with a rule to its smoothed normalised running counts."""
+        step = self.current_step_size()
+        alpha = self.pseudo_count
+        scale = float(self.dataset_size or rows)
+        for name, rule in self.rules.items():
+            parameter = self.parameters[name]
+            per_example = counts[name].clamp_min(0) / max(rows, 1)
+            running = self.statistics.get(name)
+            if running is None:
+                running = self.statistics[name] = per_example.clone()
+            else:
+                running.mul_(1 - step).add_(per_example, alpha=step)
+            mass = scale * running.sum(-1)
+            if rule == "softmax":
+                n = running.shape[-1]
+                target = (scale * running + alpha / n) / (mass + alpha).unsqueeze(-1)
+                new = target.clamp_min(torch.finfo(target.dtype).tiny).log()
+                old = parameter.log_softmax(-1)
+            else:  # binomial: running counts (F, K, V) per value
+                trials = max(running.shape[-1] - 1, 1)
+                values = torch.arange(running.shape[-1], dtype=running.dtype,
+                                      device=running.device)
+                success = (scale * (running * values).sum(-1) / trials + alpha / 2) / (mass + alpha)
+                eps = torch.finfo(success.dtype).eps
+                new, old = torch.logit(success.clamp(eps, 1 - eps)), parameter
+            empty = (mass + alpha) <= 0  # no counts and no smoothing: keep what there is
+            if rule == "softmax":
+                empty = empty.unsqueeze(-1)
+            parameter.copy_(torch.where(empty, old, new))
+        self.steps += 1
+
+    def step(self, x: Tensor, labels: Tensor | None = None) -> float:
+        """One E-step and M-step on batch ``x``; returns the batch's mean log-likelihood
+        (before the update). Counts are summed over processes under torch.distributed."""
+        counts, total, rows = self.expected_counts(x, labels)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            summed = torch.cat([c.reshape(-1) for c in counts.values()]
+                               + [total.reshape(1), total.new_tensor([float(rows)])])
+            torch.distributed.all_reduce(summed)
+            offset = 0
+            for name, count in counts.items():
+                counts[name] = summed[offset:offset + count.numel()].view_as(count)
+                offset += count.numel()
+            total, rows = summed[-2], int(summed[-1].item())
+        self.maximise(counts, rows)
+        return float(total) / max(rows, 1)
+
