@@ -123,6 +123,8 @@ CONFIGS: tuple[BenchConfig, ...] = (
                 "(274M parameters: its Kronecker products have 16^4 units)",
                 "quad_tree(splits = 4)", "tucker", 16, 16, "quad-tree-4", "tucker", batch=32,
                 heavy=True),
+    BenchConfig("units256", "quad-graph, categorical 256 units, CP 256 units (255M parameters: "
+                "a GPU-sized model)", "quad_graph", "cp", 256, 256, "quad-graph", "cp", heavy=True),
     BenchConfig("pd-cpt", "Poon-Domingos (delta 4), categorical 16 units, CP-T 16 units",
                 "poon_domingos", "cp_t", 16, 16, "poon-domingos", "cp-t"),
 )
