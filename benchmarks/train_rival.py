@@ -1,0 +1,150 @@
+"""Train the seed configuration with pcdsl (Adam and mini-batch EM) and with libcirkit 0.3.1
+(Adam, its log-value clamp lifted) on the same data, batches and epochs, and print test bits
+per dimension by epoch and by wall-clock time.
+
+    python benchmarks/train_rival.py --dataset fashion-mnist --data-root ../shared/data \
+        --epochs 10 --device cuda [--runs pcdsl-adam,pcdsl-em,cirkit-adam] [--json]
+
+libcirkit 0.3.1 clamps log-values at -708.3964 (``LOG_CLAMP_MIN``, its issue #416): on
+28x28 images every log-likelihood sits at the clamp and its gradient is zero, so as shipped
+it cannot train this model. ``cirkit-adam`` sets the clamp to -inf before compiling, which
+makes it a fair rival; ``cirkit-shipped`` trains it as shipped, for the record. Both
+libraries see the same batches in the same order (``pcdsl.runtime.train``'s epoch order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pcdsl.runtime.data import load_split  # noqa: E402
+from pcdsl.runtime.train import (  # noqa: E402
+    TrainConfig,
+    _batches,
+    _epoch_indices,
+    _limit,
+    _Ranks,
+    bits_per_dimension,
+    train,
+)
+
+RUNS = ("pcdsl-adam", "pcdsl-em", "cirkit-adam", "cirkit-shipped")
+SHIPPED_CLAMP = -708.3964185322641  # libcirkit 0.3.1's LOG_CLAMP_MIN
+
+
+def _pcdsl(run: str, config: TrainConfig, splits) -> list[dict]:
+    from pcdsl.driver import compile_file, emit_python
+
+    compiled = compile_file(str(ROOT / "examples" / "mnist.pc"))
+    source = emit_python(compiled, compiled.model(None))
+    optimizer = "em" if run.endswith("em") else "adam"
+    result = train(source, replace(config, optimizer=optimizer), *splits,
+                   log=lambda line: print(f"[{run}] {line}", flush=True))
+    return [{"epoch": m.epoch, "test_bpd": m.test_bpd, "seconds": m.seconds,
+             "images_per_second": m.images_per_second} for m in result.history]
+
+
+def _cirkit(run: str, config: TrainConfig, splits) -> list[dict]:
+    import cirkit.backend.torch.semiring as semiring
+    import cirkit.backend.torch.utils as utils
+    from cirkit.pipeline import compile as cirkit_compile
+    from cirkit.templates import data_modalities
+    from cirkit.templates import utils as template_utils
+
+    # cirkit-adam lifts the clamp (cirkit issue #416); both modules look it up at call time
+    clamp = -math.inf if run == "cirkit-adam" else SHIPPED_CLAMP
+    semiring.LOG_CLAMP_MIN = clamp
+    utils.LOG_CLAMP_MIN = clamp
+    torch.manual_seed(config.seed)
+    symbolic = data_modalities.image_data(
+        (1, 28, 28), region_graph="quad-graph", input_layer="categorical",
+        num_input_units=64, sum_product_layer="cp", num_sum_units=64,
+        sum_weight_param=template_utils.Parameterization(activation="softmax",
+                                                         initialization="normal"))
+    device = torch.device(config.device)
+    circuit = cirkit_compile(symbolic).to(device)
+    optimizer = torch.optim.Adam(circuit.parameters(), lr=config.lr)
+    train_split, test_split = splits
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        circuit.train()
+        indices = _epoch_indices(len(train_split), config.seed, epoch, _Ranks())
+        began, seen = time.perf_counter(), 0
+        for batch in _batches(indices, config.batch_size):
+            x = train_split.images[batch].to(device).long().view(len(batch), -1)
+            loss = -circuit(x).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - began
+        circuit.eval()
+        total = 0.0
+        with torch.no_grad():
+            for batch in _batches(list(range(len(test_split))), config.eval_batch_size):
+                x = test_split.images[batch].to(device).long().view(len(batch), -1)
+                total += float(circuit(x).double().sum())
+        bpd = bits_per_dimension(total / len(test_split), 784)
+        print(f"[{run}] epoch {epoch}: test bpd {bpd:.4f}; {seen / seconds:.0f} images/s",
+              flush=True)
+        history.append({"epoch": epoch, "test_bpd": bpd, "seconds": seconds,
+                        "images_per_second": seen / seconds})
+    return history
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--runs", default="pcdsl-adam,pcdsl-em,cirkit-adam")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--train-limit", type=int, default=None, help="first N images only")
+    parser.add_argument("--test-limit", type=int, default=None, help="first N images only")
+    parser.add_argument("--json", action="store_true")
+    arguments = parser.parse_args()
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    runs = [r.strip() for r in arguments.runs.split(",") if r.strip()]
+    unknown = set(runs) - set(RUNS)
+    if unknown:
+        parser.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
+    splits = tuple(_limit(load_split(arguments.dataset, arguments.data_root, train=train), limit)
+                   for train, limit in ((True, arguments.train_limit),
+                                        (False, arguments.test_limit)))
+    config = TrainConfig(dataset=arguments.dataset, epochs=arguments.epochs,
+                         batch_size=arguments.batch_size, lr=arguments.lr,
+                         device=arguments.device, progress=False, samples=0)
+    results = {run: (_pcdsl if run.startswith("pcdsl") else _cirkit)(run, config, splits)
+               for run in runs}
+    if arguments.json:
+        print(json.dumps({"settings": vars(arguments), "results": results}, indent=2))
+        return
+    print(f"\ntest bits per dimension on {arguments.dataset}, batch {arguments.batch_size}, "
+          f"Adam lr {arguments.lr}, device {arguments.device}; cumulative training seconds")
+    print("epoch  " + "  ".join(f"{run:>22}" for run in runs))
+    for epoch in range(arguments.epochs):
+        cells = []
+        for run in runs:
+            rows = results[run][:epoch + 1]
+            cells.append(f"{rows[-1]['test_bpd']:>10.4f} ({sum(r['seconds'] for r in rows):7.1f} s)")
+        print(f"{epoch + 1:>5}  " + "  ".join(f"{cell:>22}" for cell in cells))
+
+
+if __name__ == "__main__":
+    main()
