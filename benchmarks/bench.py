@@ -855,6 +855,10 @@ def _version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
+        if distribution == "pcdsl":  # run from a checkout without installing it
+            import pcdsl
+
+            return pcdsl.__version__
         return None
 
 
