@@ -18,9 +18,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported when data is loaded, so `pcc --help` stays quick
+    import torch
+    from torch import Tensor
 
 DATA_ROOT_VARIABLE = "PCDSL_DATA_ROOT"
 DEFAULT_DATA_ROOT = "data"
@@ -100,6 +102,8 @@ def load_split(dataset: str, root: str | os.PathLike, *, train: bool,
     """The whole train or test split of ``dataset`` as uint8 images (N, C, H, W) and labels.
 
     Raises ``DatasetNotFound`` when the files are absent (and ``download`` is off)."""
+    import torch
+
     info = dataset_info(dataset)
     source = _torchvision_dataset(info, root, train, download)
     images = torch.as_tensor(source.data)
@@ -116,6 +120,8 @@ def load_images(dataset: str, root: str | os.PathLike, *, count: int | None = No
     """Images of a data set (the test split unless ``train``), never downloading, as
     (N, C, H, W) int64 values 0..255. With ``count``, that many distinct images chosen at
     random with ``generator``. Raises ``DatasetNotFound``."""
+    import torch
+
     images = load_split(dataset, root, train=train).images
     total = images.shape[0]
     if count is not None and count < total:
