@@ -1,15 +1,113 @@
-"""`pcc fmt` (being written: see issue #7)."""
+"""`pcc fmt FILE... [--check]`: rewrite specs in the canonical layout
+(``pcdsl.syntax.format``), or, with ``--check``, only say which are not in it (for CI)."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
 
-from pcdsl.cli.common import error
+from pcdsl.cli.common import (
+    EXIT_DIAGNOSTICS,
+    EXIT_OK,
+    EXIT_USAGE,
+    is_io_failure,
+    print_diagnostics,
+)
+from pcdsl.diagnostics import CompileError, error
+
+STDIN = "-"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    commands.add_parser("fmt", help="(not available yet)").set_defaults(run=run)
+    fmt = commands.add_parser(
+        "fmt", help="format specs in the canonical layout",
+        description="Rewrite each spec in place in the canonical layout (only when it changes; "
+                    "comments are kept). '-' reads standard input and writes standard output.")
+    fmt.add_argument("files", nargs="+", metavar="FILE", help="a .pc spec, or '-' for standard input")
+    fmt.add_argument("--check", action="store_true",
+                     help="write nothing; print a diff for each file that is not formatted and "
+                          "exit 1 if there is one")
+    fmt.set_defaults(run=run)
+
+
+def unified_diff(before: str, after: str, path: str) -> str:
+    """A unified diff from ``before`` to ``after``, with the usual marker where a side has
+    no final newline (so the diff is still line-oriented)."""
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 fromfile=path, tofile=f"{path} (formatted)")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+def _read(path: str) -> str:
+    """The text of a spec (or of standard input); an ``io`` error, as ``pcc check``
+    reports it, when it cannot be read. Formatting needs no compiler stage but the
+    parser, so this does not go through the driver."""
+    try:
+        if path == STDIN:
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        name = "standard input" if path == STDIN else path
+        raise CompileError([error("io", f"cannot read {name}: {reason}", None)]) from None
+
+
+def _write_in_place(path: str, text: str) -> None:
+    from pcdsl.files import write_text_atomically
+
+    target = os.path.realpath(path)  # through a symbolic link, which stays a link
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = None
+    write_text_atomically(target, text)
+    if mode is not None:  # the atomic rename gives a fresh file; keep the spec's permissions
+        os.chmod(target, mode)
+
+
+def format_one(path: str, check: bool) -> int:
+    """Format (or check) one file; return its exit status."""
+    from pcdsl.syntax.format import format_source
+
+    try:
+        text = _read(path)
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics, {}, sys.stderr)
+        return EXIT_USAGE if is_io_failure(exc) else EXIT_DIAGNOSTICS
+    name = "<stdin>" if path == STDIN else path
+    try:
+        formatted = format_source(text, name)
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics, {name: text}, sys.stderr)
+        return EXIT_DIAGNOSTICS
+    if check:
+        if formatted == text:
+            return EXIT_OK
+        sys.stdout.write(unified_diff(text, formatted, name))
+        print(f"would reformat {name}", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+    if path == STDIN:
+        sys.stdout.write(formatted)
+        return EXIT_OK
+    if formatted != text:
+        try:
+            _write_in_place(path, formatted)
+        except OSError as exc:
+            print(f"pcc: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"reformatted {path}", file=sys.stderr)
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
-    return error("pcc fmt is not available yet")
+    if args.files.count(STDIN) > 1:
+        print("pcc: error: '-' (standard input) may be given once", file=sys.stderr)
+        return EXIT_USAGE
+    status = EXIT_OK
+    for path in args.files:
+        status = max(status, format_one(path, args.check))
+    return status

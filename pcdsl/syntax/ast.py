@@ -149,3 +149,14 @@ class SpecFile:
     @property
     def constants(self) -> tuple[ConstDecl, ...]:
         return tuple(item for item in self.items if isinstance(item, ConstDecl))
+
+
+# Comments ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Comment:
+    """A ``# ...`` comment. Not part of the tree (the grammar ignores comments); the parser
+    collects them separately for tools that reprint source, such as the formatter."""
+
+    text: str  # from the '#' to the end of the line, as written
+    span: Span

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from contextvars import ContextVar
 
-from lark import Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from pcdsl.diagnostics import CompileError, Span, closest, error
 from pcdsl.syntax import ast
-from pcdsl.syntax.grammar import lark_parser
+from pcdsl.syntax.grammar import grammar_text, lark_parser
 
 KEYWORDS = ("const", "model", "structure", "region")
 
@@ -257,3 +259,54 @@ class _ToAst(Transformer):
     def neg(self, meta, children):
         (operand,) = children
         return ast.Negate(operand, self._span(meta))
+
+
+# Comments ------------------------------------------------------------------------------
+#
+# The grammar ignores comments, so the parser above never sees them. Tools that reprint
+# source (the formatter) need them, so a second parser, built from the same grammar with
+# a lexer callback on COMMENT, collects them on the side. The callback is fixed when Lark
+# builds the lexer, so it appends to a per-call list held in a context variable.
+
+_comment_sink: ContextVar[list[Token] | None] = ContextVar("_comment_sink", default=None)
+
+
+def _collect_comment(token: Token) -> Token:
+    sink = _comment_sink.get()
+    if sink is not None:
+        sink.append(token)
+    return token
+
+
+@functools.cache
+def _commenting_parser(keep_all_tokens: bool) -> Lark:
+    # Same grammar and parser as `lark_parser()`, so it accepts exactly the same texts.
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                keep_all_tokens=keep_all_tokens, lexer_callbacks={"COMMENT": _collect_comment})
+
+
+def _parse_collecting(text: str, path: str, keep_all_tokens: bool) -> tuple[Tree, tuple[ast.Comment, ...]]:
+    sink: list[Token] = []
+    reset = _comment_sink.set(sink)
+    try:
+        tree = _commenting_parser(keep_all_tokens).parse(text)
+    except UnexpectedInput as exc:
+        raise CompileError([_syntax_diagnostic(exc, text, path)]) from None
+    finally:
+        _comment_sink.reset(reset)
+    comments = tuple(ast.Comment(str(token), _span_of_token(token, path)) for token in sink)
+    return tree, comments
+
+
+def parse_with_comments(text: str, path: str = "<string>") -> tuple[ast.SpecFile, tuple[ast.Comment, ...]]:
+    """``parse_source`` that also returns the file's comments, in source order."""
+    tree, comments = _parse_collecting(text, path, keep_all_tokens=False)
+    return _ToAst(path, text).transform(tree), comments
+
+
+def parse_concrete(text: str, path: str = "<string>") -> tuple[Tree, tuple[ast.Comment, ...]]:
+    """The concrete syntax tree, which keeps every token (keywords, punctuation,
+    parentheses, trailing commas), and the comments: what a pretty-printer needs to
+    reprint a file without losing anything. Syntax errors are reported as by
+    ``parse_source``."""
+    return _parse_collecting(text, path, keep_all_tokens=True)

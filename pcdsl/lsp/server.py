@@ -1,0 +1,339 @@
+"""``pcc lsp``: the Language Server Protocol over stdio, with pygls.
+
+Features: diagnostics (published on open and change; full document sync), hover,
+completion, go to definition and formatting. The answers come from
+``pcdsl.lsp.analysis`` and ``pcdsl.syntax.format``; this module converts between LSP and
+pcdsl positions and makes sure that no handler ever fails on any text: an unexpected
+exception is logged to standard error and answered with an empty result.
+
+Compiling a spec (lowering and the structure passes) takes well under a second for the
+usual models but can take much longer for large images, so it runs on a background
+thread: a change waits for it up to ``QUICK_SECONDS`` (or ``$PCDSL_LSP_QUICK_SECONDS``),
+and past that publishes the parser's and checker's diagnostics at once and the full ones
+when the compilation ends (unless a newer version of the document has come in meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from pcdsl import __version__
+from pcdsl.diagnostics import Diagnostic, Severity, Span
+from pcdsl.lsp import analysis
+from pcdsl.lsp.positions import UTF16, Point, from_client, span_points, split_lines, to_client
+
+logger = logging.getLogger("pcdsl.lsp")
+
+QUICK_SECONDS = 1.0  # how long a change waits for the full analysis before publishing a partial one
+QUICK_VARIABLE = "PCDSL_LSP_QUICK_SECONDS"  # overrides it (0: always publish the partial one first)
+
+
+def quick_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(QUICK_VARIABLE, QUICK_SECONDS)))
+    except ValueError:
+        return QUICK_SECONDS
+
+_SEVERITIES = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.NOTE: types.DiagnosticSeverity.Information,
+}
+_COMPLETION_KINDS = {
+    "keyword": types.CompletionItemKind.Keyword,
+    "setting": types.CompletionItemKind.Property,
+    "kind": types.CompletionItemKind.Class,
+    "option": types.CompletionItemKind.Field,
+    "value": types.CompletionItemKind.EnumMember,
+    "constant": types.CompletionItemKind.Constant,
+    "region": types.CompletionItemKind.Variable,
+    "variable": types.CompletionItemKind.Variable,
+}
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def _never_fails(default: Any) -> Callable[[Handler], Handler]:
+    """Answer ``default`` instead of an error when a handler raises: a half-typed spec must
+    never cost the user their language server."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except Exception:
+                logger.exception("%s failed", handler.__name__)
+                return default
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+class _Compiler:
+    """One daemon thread running full analyses in order (a daemon, so that exiting never
+    waits for a long compilation)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[Callable[[], None], threading.Event]] = queue.Queue()
+        self.unfinished = 0  # jobs submitted and not done yet
+        self.lock = threading.Lock()
+        threading.Thread(target=self._run, name="pcc-lsp-compiler", daemon=True).start()
+
+    @property
+    def busy(self) -> bool:
+        with self.lock:
+            return self.unfinished > 0
+
+    def submit(self, job: Callable[[], None]) -> threading.Event:
+        done = threading.Event()
+        with self.lock:
+            self.unfinished += 1
+        self.jobs.put((job, done))
+        return done
+
+    def _run(self) -> None:
+        while True:
+            job, done = self.jobs.get()
+            try:
+                job()
+            except Exception:
+                logger.exception("compiling failed")
+            finally:
+                with self.lock:
+                    self.unfinished -= 1
+                done.set()
+
+
+class _Pending:
+    """The result of one submitted analysis, and whether its submitter stopped waiting."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.result: analysis.Analysis | None = None
+        self.abandoned = False
+
+
+class PcServer(LanguageServer):
+    """The server, with the analysis of the latest version of each open document."""
+
+    def __init__(self) -> None:
+        super().__init__("pcc", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        self.analyses: dict[str, analysis.Analysis] = {}
+        self.latest: dict[str, int | None] = {}  # the newest version of each open document
+        self.compiler = _Compiler()
+        self.shut_down = False
+
+    @property
+    def encoding(self) -> str:
+        try:
+            encoding = self.workspace.position_encoding
+        except Exception:  # before initialisation there is no workspace yet
+            return UTF16
+        return str(encoding.value if hasattr(encoding, "value") else encoding or UTF16)
+
+    def analysis_of(self, uri: str) -> analysis.Analysis:
+        """The analysis of the document's current text: the full one when it is done,
+        else the parser's and checker's."""
+        text = self.workspace.get_text_document(uri).source
+        cached = self.analyses.get(uri)
+        if cached is None or cached.text != text:
+            cached = analysis.frontend(text, _path_of(uri))
+        return cached
+
+    def refresh(self, uri: str, version: int | None) -> None:
+        """Analyse the document again and publish its diagnostics (see the module's doc)."""
+        text = self.workspace.get_text_document(uri).source
+        path = _path_of(uri)
+        self.latest[uri] = version
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        pending = _Pending()
+
+        def job() -> None:
+            if self.latest.get(uri, -1) != version:  # superseded before it started
+                return
+            result = analysis.analyse(text, path)
+            with pending.lock:
+                pending.result = result
+                late = pending.abandoned
+            if late and loop is not None:
+                loop.call_soon_threadsafe(self.finish, uri, version, result)
+
+        # While a long compilation is still running, the new one would wait behind it:
+        # publish the partial diagnostics at once rather than hold up the editor.
+        wait = 0.0 if self.compiler.busy else quick_seconds()
+        done = self.compiler.submit(job)
+        done.wait(wait if loop is not None else None)
+        with pending.lock:
+            result = pending.result
+            pending.abandoned = result is None
+        self.finish(uri, version, result if result is not None else analysis.frontend(text, path))
+
+    def finish(self, uri: str, version: int | None, result: analysis.Analysis) -> None:
+        if uri not in self.latest or self.latest[uri] != version:
+            return  # the document changed (or closed) since
+        self.analyses[uri] = result
+        publish(self, uri, version, result)
+
+    def point(self, uri: str, position: types.Position) -> Point:
+        lines = split_lines(self.workspace.get_text_document(uri).source)
+        return from_client(lines, position.line, position.character, self.encoding)
+
+    def range(self, text: str, span: Span | None) -> types.Range:
+        lines = split_lines(text)
+        if span is None:  # a diagnostic about the whole file: show it at the start
+            return types.Range(types.Position(0, 0), types.Position(0, 0))
+        start, end = span_points(span.line, span.column, span.end_line, span.end_column)
+        (start_line, start_char), (end_line, end_char) = (to_client(lines, start, self.encoding),
+                                                          to_client(lines, end, self.encoding))
+        return types.Range(types.Position(start_line, start_char), types.Position(end_line, end_char))
+
+
+def _path_of(uri: str) -> str:
+    try:
+        return to_fs_path(uri) or uri
+    except Exception:
+        return uri
+
+
+def lsp_diagnostic(server: PcServer, uri: str, text: str, diagnostic: Diagnostic) -> types.Diagnostic:
+    message = diagnostic.message + (f"\nhelp: {diagnostic.hint}" if diagnostic.hint else "")
+    related = [types.DiagnosticRelatedInformation(types.Location(uri, server.range(text, span)), note)
+               for note, span in diagnostic.notes if span is not None]
+    return types.Diagnostic(
+        range=server.range(text, diagnostic.span), message=message,
+        severity=_SEVERITIES.get(diagnostic.severity, types.DiagnosticSeverity.Error),
+        code=diagnostic.code, source="pcc", related_information=related or None)
+
+
+def publish(server: PcServer, uri: str, version: int | None, result: analysis.Analysis) -> None:
+    try:
+        diagnostics = [lsp_diagnostic(server, uri, result.text, d) for d in result.diagnostics]
+    except Exception:  # report nothing rather than stop serving
+        logger.exception("diagnostics of %s failed", uri)
+        return
+    server.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+
+
+def build_server() -> PcServer:
+    server = PcServer()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    @_never_fails(None)
+    def did_open(ls: PcServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.refresh(params.text_document.uri, params.text_document.version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    @_never_fails(None)
+    def did_change(ls: PcServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.refresh(params.text_document.uri, params.text_document.version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    @_never_fails(None)
+    def did_close(ls: PcServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.analyses.pop(params.text_document.uri, None)
+        ls.latest.pop(params.text_document.uri, None)
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    @_never_fails(None)
+    def hover(ls: PcServer, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        result = ls.analysis_of(uri)
+        found = analysis.hover(result, ls.point(uri, params.position))
+        if found is None:
+            return None
+        markdown, span = found
+        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, markdown),
+                           ls.range(result.text, span) if span is not None else None)
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION,
+                    types.CompletionOptions(trigger_characters=["(", ",", "=", "|", "*"]))
+    @_never_fails(None)
+    def completion(ls: PcServer, params: types.CompletionParams) -> types.CompletionList:
+        uri = params.text_document.uri
+        text = ls.workspace.get_text_document(uri).source
+        candidates = analysis.completions(text, ls.point(uri, params.position))
+        items = [types.CompletionItem(
+            label=c.label, kind=_COMPLETION_KINDS.get(c.kind), detail=c.detail or None,
+            documentation=(types.MarkupContent(types.MarkupKind.Markdown, c.documentation)
+                           if c.documentation else None),
+            insert_text=c.insert, sort_text=f"{index:03d}")
+            for index, c in enumerate(candidates)]
+        return types.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    @_never_fails(None)
+    def definition(ls: PcServer, params: types.DefinitionParams) -> types.Location | None:
+        uri = params.text_document.uri
+        result = ls.analysis_of(uri)
+        span = analysis.definition(result, ls.point(uri, params.position))
+        return types.Location(uri, ls.range(result.text, span)) if span is not None else None
+
+    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    @_never_fails(None)
+    def formatting(ls: PcServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+        from pcdsl.diagnostics import CompileError
+        from pcdsl.syntax.format import format_source
+
+        uri = params.text_document.uri
+        text = ls.workspace.get_text_document(uri).source
+        try:
+            formatted = format_source(text, _path_of(uri))
+        except CompileError:  # a file that does not parse is left alone (see the diagnostics)
+            return None
+        if formatted == text:
+            return []
+        lines = split_lines(text)
+        end_line, end_char = to_client(lines, Point(len(lines) - 1, len(lines[-1])), ls.encoding)
+        whole = types.Range(types.Position(0, 0), types.Position(end_line, end_char))
+        return [types.TextEdit(range=whole, new_text=formatted)]
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: PcServer, params: Any = None) -> None:
+        ls.shut_down = True
+
+    return server
+
+
+class _LogFormatter(logging.Formatter):
+    """One line per problem, as pcc prints errors; the traceback only with PCDSL_DEBUG=1."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"pcc lsp: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            if os.environ.get("PCDSL_DEBUG"):
+                return line + "\n" + self.formatException(record.exc_info)
+            line += f" ({type(error).__name__}: {error})"
+        return line
+
+
+def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
+    """Serve over stdio until the client says exit; the LSP exit status (0 after a
+    shutdown request, 1 otherwise). Logs go to standard error (standard output is the
+    protocol's)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogFormatter())
+    logging.basicConfig(handlers=[handler], level=logging.WARNING, force=True)
+    server = build_server()
+    server.start_io(stdin, stdout)
+    return 0 if server.shut_down else 1
