@@ -139,23 +139,23 @@ class MiniBatchEM:
                 running = self.statistics[name] = per_example.clone()
             else:
                 running.mul_(1 - step).add_(per_example, alpha=step)
-            mass = scale * running.sum(-1)
+            mass = scale * running.sum(-1, keepdim=True)
             if rule == "softmax":
                 n = running.shape[-1]
-                target = (scale * running + alpha / n) / (mass + alpha).unsqueeze(-1)
-                new = target.clamp_min(torch.finfo(target.dtype).tiny).log()
-                old = parameter.log_softmax(-1)
+                new = ((scale * running + alpha / n) / (mass + alpha)).clamp_min_(
+                    torch.finfo(running.dtype).tiny).log_()
             else:  # binomial: running counts (F, K, V) per value
                 trials = max(running.shape[-1] - 1, 1)
                 values = torch.arange(running.shape[-1], dtype=running.dtype,
                                       device=running.device)
-                success = (scale * (running * values).sum(-1) / trials + alpha / 2) / (mass + alpha)
+                success = ((scale * (running * values).sum(-1) / trials + alpha / 2)
+                           / (mass.squeeze(-1) + alpha))
                 eps = torch.finfo(success.dtype).eps
-                new, old = torch.logit(success.clamp(eps, 1 - eps)), parameter
-            empty = (mass + alpha) <= 0  # no counts and no smoothing: keep what there is
-            if rule == "softmax":
-                empty = empty.unsqueeze(-1)
-            parameter.copy_(torch.where(empty, old, new))
+                new = torch.logit(success.clamp(eps, 1 - eps))
+            if alpha <= 0:  # a distribution with no counts and no smoothing keeps its value
+                empty = mass <= 0 if rule == "softmax" else mass.squeeze(-1) <= 0
+                new = torch.where(empty, parameter, new)
+            parameter.copy_(new)
         self.steps += 1
 
     def step(self, x: Tensor, labels: Tensor | None = None) -> float:
