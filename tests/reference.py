@@ -1,67 +1,122 @@
 """An independent, deliberately naive evaluator of the IR circuit, layer by layer in log
-space, reading its weights out of a generated module. Used to check folding and codegen
-against the plain definition of the circuit."""
+space (or, for weights that may be negative, in linear space), reading its weights out of a
+generated module. Used to check folding and codegen against the plain definition of the
+circuit: every activation, input distribution and layer written out from its definition."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from pcdsl.ir.circuit import Circuit, LayerKind
+from pcdsl.ir.circuit import Circuit, LayerKind, Weight
 from pcdsl.passes.fold import FoldedCircuit
 
 
-def layer_weights(folded: FoldedCircuit, module) -> dict[int, torch.Tensor]:
-    """Per-layer normalised weights (log space), from the folded parameters of ``module``."""
-    out = {}
-    for fold in folded.folds:
-        if fold.weight is None:
-            continue
-        parameter = getattr(module, f"{fold.kind.value}_{fold.id}")
-        for position, layer_id in enumerate(fold.layers):
-            if fold.kind is LayerKind.BINOMIAL:
-                out[layer_id] = binomial_log_probs(parameter[position], fold.num_values - 1)
-            else:
-                out[layer_id] = torch.log_softmax(parameter[position], dim=-1)
-    return out
+def activated(weight: Weight, parameter: torch.Tensor) -> torch.Tensor:
+    """The values of a parameter from the definition of its activation."""
+    if weight.activation == "softmax":
+        value = torch.exp(parameter) / torch.exp(parameter).sum(-1, keepdim=True)
+    elif weight.activation == "sigmoid":
+        value = 1 / (1 + torch.exp(-parameter))
+    elif weight.activation == "softplus":
+        value = torch.log1p(torch.exp(parameter))
+    elif weight.activation == "positive_clamp":
+        value = torch.maximum(parameter, torch.full_like(parameter, weight.minimum))
+    else:
+        assert weight.activation == "none"
+        value = parameter
+    return torch.exp(value) if weight.log_space else value
 
 
-def binomial_log_probs(logits: torch.Tensor, count: int) -> torch.Tensor:
-    """(K,) logits -> (K, count + 1) binomial log-probabilities, from the definition."""
-    import math
-
-    p = torch.sigmoid(logits).unsqueeze(1)
-    v = torch.arange(count + 1, dtype=logits.dtype)
-    choose = torch.tensor([math.log(math.comb(count, int(k))) for k in v], dtype=logits.dtype)
+def binomial_log_probs(p: torch.Tensor, count: int) -> torch.Tensor:
+    """(K,) success probabilities -> (K, count + 1) binomial log-probabilities."""
+    p = p.unsqueeze(1)
+    v = torch.arange(count + 1, dtype=p.dtype)
+    choose = torch.tensor([math.log(math.comb(count, int(k))) for k in v], dtype=p.dtype)
     return choose + v * torch.log(p) + (count - v) * torch.log1p(-p)
 
 
+def layer_weights(folded: FoldedCircuit, module) -> dict[int, object]:
+    """Per-layer parameters in the form the evaluator reads: log-values (K, V) of table
+    inputs, (means, deviations) of gaussian inputs, and sum weights in linear space."""
+    out: dict[int, object] = {}
+    for fold in folded.folds:
+        if fold.weight is None:
+            continue
+        name = f"{fold.kind.value}_{fold.id}"
+        for position, layer_id in enumerate(fold.layers):
+            if fold.kind is LayerKind.GAUSSIAN:
+                assert fold.std is not None
+                mean = activated(fold.weight, getattr(module, f"{name}_mean")[position])
+                std = activated(fold.std, getattr(module, f"{name}_std")[position])
+                out[layer_id] = (mean, std)
+                continue
+            value = activated(fold.weight, getattr(module, name)[position])
+            if fold.kind is LayerKind.BINOMIAL:
+                probability = 1 / (1 + torch.exp(-getattr(module, name)[position]))
+                out[layer_id] = binomial_log_probs(probability, fold.num_values - 1)
+            elif fold.kind.is_input:
+                out[layer_id] = torch.log(value)
+            else:
+                out[layer_id] = value
+    return out
+
+
+def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, linear: bool) -> torch.Tensor:
+    """sum_j w_kj v_j: values (B, J) and weights (K, J) -> (B, K), in log or linear space."""
+    if linear:
+        return values @ weights.T
+    return torch.logsumexp(values.unsqueeze(1) + torch.log(weights).unsqueeze(0), dim=-1)
+
+
 def reference_log_likelihood(circuit: Circuit, folded: FoldedCircuit, module,
-                             x: torch.Tensor) -> torch.Tensor:
+                             x: torch.Tensor, observed: torch.Tensor | None = None,
+                             linear: bool = False) -> torch.Tensor:
+    """ln of the circuit's value at each row of ``x`` (the unobserved variables, where
+    ``observed`` is False, integrated out). With ``linear``, the circuit's value itself,
+    computed in linear space (for weights that may be negative)."""
     weights = layer_weights(folded, module)
     values: dict[int, torch.Tensor] = {}
     for layer in circuit.layers:
+        if layer.kind is LayerKind.GAUSSIAN:
+            mean, std = weights[layer.id]  # type: ignore[misc]
+            column = x[:, layer.variable].unsqueeze(1)
+            value = (-0.5 * ((column - mean) / std) ** 2 - torch.log(std)
+                     - 0.5 * math.log(2 * math.pi))  # (B, K)
+            integral = torch.zeros_like(value)
+        elif layer.kind.is_input:
+            table = weights[layer.id]  # (K, V) log-values
+            value = table[:, x[:, layer.variable].long()].t()  # type: ignore[index]
+            integral = torch.logsumexp(table, dim=-1).expand_as(value)  # type: ignore[arg-type]
         if layer.kind.is_input:
-            # (B, K): log p_k(x_v) for each unit k
-            values[layer.id] = weights[layer.id][:, x[:, layer.variable]].t()
+            if observed is not None:
+                seen = observed[:, layer.variable].unsqueeze(1)
+                value = torch.where(seen, value, integral)
+            values[layer.id] = value.exp() if linear else value
         elif layer.kind is LayerKind.DENSE:
             (i,) = layer.inputs
-            # log sum_j w_kj exp(v_j)
-            values[layer.id] = torch.logsumexp(
-                values[i].unsqueeze(1) + weights[layer.id].unsqueeze(0), dim=-1)
+            values[layer.id] = _weighted_sum(values[i], weights[layer.id], linear)  # type: ignore[arg-type]
         elif layer.kind is LayerKind.HADAMARD:
-            values[layer.id] = sum(values[i] for i in layer.inputs)
+            out = values[layer.inputs[0]]
+            for i in layer.inputs[1:]:
+                out = out * values[i] if linear else out + values[i]
+            values[layer.id] = out
         elif layer.kind is LayerKind.KRONECKER:
             out = values[layer.inputs[0]]
             for i in layer.inputs[1:]:
-                out = (out.unsqueeze(-1) + values[i].unsqueeze(-2)).flatten(-2)
+                combined = (out.unsqueeze(-1) * values[i].unsqueeze(-2) if linear
+                            else out.unsqueeze(-1) + values[i].unsqueeze(-2))
+                out = combined.flatten(-2)
             values[layer.id] = out
         elif layer.kind is LayerKind.STACKED:
             stacked = torch.cat([values[i] for i in layer.inputs], dim=-1)  # (B, A K)
-            values[layer.id] = torch.logsumexp(
-                stacked.unsqueeze(1) + weights[layer.id].unsqueeze(0), dim=-1)
+            values[layer.id] = _weighted_sum(stacked, weights[layer.id], linear)  # type: ignore[arg-type]
         elif layer.kind is LayerKind.MIXING:
             stacked = torch.stack([values[i] for i in layer.inputs], dim=-1)  # (B, K, A)
-            values[layer.id] = torch.logsumexp(stacked + weights[layer.id].unsqueeze(0), dim=-1)
+            w = weights[layer.id]  # (K, A)
+            values[layer.id] = ((stacked * w).sum(-1) if linear  # type: ignore[operator]
+                                else torch.logsumexp(stacked + torch.log(w), dim=-1))  # type: ignore[arg-type]
         else:
             raise AssertionError(layer.kind)
     return values[circuit.output].squeeze(-1)

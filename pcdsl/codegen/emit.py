@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 
 from pcdsl import __version__
-from pcdsl.ir.circuit import LayerKind
+from pcdsl.ir.circuit import LayerKind, Weight
 from pcdsl.passes.fold import Fold, FoldedCircuit, Gather
 from pcdsl.passes.structure import StructureReport
 
@@ -65,7 +65,41 @@ class _Normalised:
 
 
 def _parameter_name(fold: Fold) -> str:
+    """The fold's key in ``normalised()``; also its parameter's name, except for gaussian
+    folds, whose parameters are ``<key>_mean`` and ``<key>_std``."""
     return f"{fold.kind.value}_{fold.id}"
+
+
+def _activated(weight: Weight, parameter: str) -> str:
+    """Expression for the values of a parameter: its activation, exponentiated for log-space
+    parameters (categorical logits)."""
+    value = {
+        "softmax": f"torch.softmax({parameter}, dim=-1)",
+        "sigmoid": f"torch.sigmoid({parameter})",
+        "softplus": f"torch.nn.functional.softplus({parameter})",
+        "positive_clamp": f"{parameter}.clamp(min={weight.minimum!r})",
+        "none": parameter,
+    }[weight.activation]
+    return f"torch.exp({value})" if weight.log_space else value
+
+
+def _log_activated(weight: Weight, parameter: str) -> str:
+    """Expression for the natural log of a parameter's values."""
+    if weight.log_space:
+        return _activated(Weight(weight.shape, weight.activation, weight.axis, weight.init,
+                                 minimum=weight.minimum), parameter)
+    if weight.activation == "softmax":
+        return f"torch.log_softmax({parameter}, dim=-1)"
+    if weight.activation == "sigmoid":
+        return f"torch.nn.functional.logsigmoid({parameter})"
+    return f"torch.log({_activated(weight, parameter)})"
+
+
+def _activation_doc(weight: Weight, over: str) -> str:
+    """How a parameter's free values become its values, for the parameter comments."""
+    doc = {"softmax": f"softmax over {over}", "sigmoid": "sigmoid", "softplus": "softplus",
+           "positive_clamp": f"clamped at {weight.minimum!r}", "none": "as they are"}
+    return f"exp of {doc[weight.activation]}" if weight.log_space else doc[weight.activation]
 
 
 class _Plan:
@@ -113,21 +147,17 @@ class _Plan:
         logged = {self.folded.folds[leaf].gather.sources[0] for leaf in self.leaves}
         for fold in folded.folds:
             if fold.kind.is_input:
-                name = _parameter_name(fold)
-                keep = ", keep_log=True" if fold.id in logged else ""
-                self.normalised.append(_Normalised(
-                    name, f"_{fold.kind.value}_table(self.{name}{keep})",
-                    f"_input_table(log_weights[\"{name}\"].mT{keep})",
-                    "softmax" if fold.kind is LayerKind.CATEGORICAL else "binomial",
-                    (f"torch.log_softmax(self.{name}, dim=-1)"
-                     if fold.kind is LayerKind.CATEGORICAL
-                     else f"_binomial_log_probs(self.{name})")))
+                self.normalised.append(_input_entry(fold, fold.id in logged))
             elif fold.weight is not None:
                 name = _parameter_name(fold)
-                self.normalised.append(_Normalised(
-                    name, f"torch.softmax(self.{name}, dim=-1)",
-                    f"log_weights[\"{name}\"].exp()", "softmax",
-                    f"torch.log_softmax(self.{name}, dim=-1)"))
+                if fold.weight.is_normalised:
+                    self.normalised.append(_Normalised(
+                        name, f"torch.softmax(self.{name}, dim=-1)",
+                        f"log_weights[\"{name}\"].exp()", "softmax",
+                        f"torch.log_softmax(self.{name}, dim=-1)"))
+                else:  # not for EM: computed from the parameter, also given log-weights
+                    code = _activated(fold.weight, f"self.{name}")
+                    self.normalised.append(_Normalised(name, code, code))
 
     def reads_whole_fold(self, fold: Fold) -> bool:
         """A product fold whose slots are the consecutive runs of one whole earlier fold:
@@ -165,22 +195,29 @@ class _Plan:
         return f"self.{name}"
 
     def lookup(self, source: int, positions: list[int], name: str) -> str:
-        """Expression for rows ``positions`` of input fold ``source``: a (h, s) pair."""
+        """Expression for members ``positions`` of input fold ``source``: a (h, s) pair,
+        rows of its table (or, for gaussian inputs, densities of the batch's values)."""
         fold = self.folded.folds[source]
         variables = self.buffer(f"variables_{name}", [fold.variables[p] for p in positions],
                                 (len(positions),))
-        rows = self.buffer(f"rows_{name}", [p * fold.num_values for p in positions],
+        rows = self.buffer(f"rows_{name}", [p * _stride(fold) for p in positions],
                            (len(positions),))
         table = _parameter_name(fold)
-        return f"_lookup(w[\"{table}\"], data, {variables}, {rows})"
+        function = "_gaussian_lookup" if fold.kind is LayerKind.GAUSSIAN else "_lookup"
+        return f"{function}(w[\"{table}\"], data, {variables}, {rows})"
 
     def split_statement(self, source: int) -> str:
         cuts = self.bounds.get(source)
         if cuts is None or len(cuts) == 2:
             return ""
         sizes = _shape(tuple(b - a for a, b in zip(cuts, cuts[1:])))
-        return (f"hc{source}, sc{source} = h{source}.split({sizes}), "
-                f"s{source}.split({sizes})")
+        statement = f"hc{source}, sc{source} = h{source}.split({sizes}), s{source}.split({sizes})"
+        if 8 + len(statement) > _LINE_WIDTH:  # the sizes as a constant of the file
+            name = f"_SPLIT_{source}"
+            self.constants.append(_Constant(name, _tuple_literal(
+                [b - a for a, b in zip(cuts, cuts[1:])])))
+            statement = f"hc{source}, sc{source} = h{source}.split({name}), s{source}.split({name})"
+        return statement
 
     def rows(self, source: int, start: int, stop: int) -> tuple[str, str]:
         """Expressions for rows [start, stop) of a materialised fold's h and s."""
@@ -215,24 +252,19 @@ class _Plan:
                                gather.slice_start + (a + 1) * gather.width)
                      for a in range(gather.arity)]
             if fold.kind is LayerKind.DENSE:
-                inputs = f"{slots[0][0]}, {slots[0][1]}"
+                arguments = [slots[0][0], slots[0][1]]
             else:
-                inputs = (f"({', '.join(h for h, _ in slots)}), "
-                          f"({', '.join(s for _, s in slots)})")
+                arguments = [_runs([h for h, _ in slots]), _runs([s for _, s in slots])]
         else:
-            inputs = self.gathered(fold)
-        if fold.kind is LayerKind.DENSE:
-            code = f"h{i}, s{i} = _dense({inputs}, {weights})"
-        elif fold.kind is LayerKind.HADAMARD:
-            code = f"h{i}, s{i} = _hadamard({inputs})"
-        elif fold.kind is LayerKind.KRONECKER:
-            code = f"h{i}, s{i} = _kronecker({inputs})"
-        elif fold.kind is LayerKind.MIXING:
-            code = f"h{i}, s{i} = _mixing({inputs}, {weights})"
-        elif fold.kind is LayerKind.STACKED:
-            code = f"h{i}, s{i} = _stacked({inputs}, {weights})"
-        else:
+            arguments = [self.gathered(fold)]
+        function = {LayerKind.DENSE: "_dense", LayerKind.HADAMARD: "_hadamard",
+                    LayerKind.KRONECKER: "_kronecker", LayerKind.MIXING: "_mixing",
+                    LayerKind.STACKED: "_stacked"}.get(fold.kind)
+        if function is None:
             raise AssertionError(f"no code for {fold.kind} folds")
+        if weights:
+            arguments.append(weights)
+        code = _call(f"h{i}, s{i}", function, arguments)
         return _Step(_describe_fold(fold), code, self.split_statement(i))
 
     def gathered(self, fold: Fold) -> str:
@@ -276,9 +308,11 @@ class _Plan:
         flat = [p for row in gather.index for p in row]
         variables = self.buffer(f"variables_{fold.id}", [input_fold.variables[p] for p in flat],
                                 shape)
-        rows = self.buffer(f"rows_{fold.id}", [p * input_fold.num_values for p in flat], shape)
+        rows = self.buffer(f"rows_{fold.id}", [p * _stride(input_fold) for p in flat], shape)
         i = fold.id
-        code = (f"h{i}, s{i} = _leaf_product(w[\"{_parameter_name(input_fold)}\"], data, "
+        function = ("_gaussian_leaf_product" if input_fold.kind is LayerKind.GAUSSIAN
+                    else "_leaf_product")
+        code = (f"h{i}, s{i} = {function}(w[\"{_parameter_name(input_fold)}\"], data, "
                 f"{variables}, {rows})")
         return _Step(_describe_fold(fold) + " (leaf: in log space)", code,
                      self.split_statement(i))
@@ -291,17 +325,20 @@ class _Plan:
         (source,) = gather.sources
         input_fold = self.folded.folds[source]
         positions = list(gather.index[0])
+        if not input_fold.kind.has_table:  # gaussian inputs: densities, then the sums
+            code = _call(f"h{fold.id}, s{fold.id}", "_dense",
+                         [f"*{self.lookup(source, positions, str(fold.id))}", weights])
+            return _Step(_describe_fold(fold), code, self.split_statement(fold.id))
+        stride = _stride(input_fold)
         table = f"table_{fold.id}"
         sources = self.buffer(f"positions_{fold.id}", positions, (len(positions),))
         self.dense_tables.append(_Normalised(
             table, f'_dense_table(w["{_parameter_name(input_fold)}"], {sources}, {weights})'))
         variables = self.buffer(f"variables_{fold.id}",
                                 [input_fold.variables[p] for p in positions], (len(positions),))
-        own_rows = self.buffer(f"rows_{fold.id}",
-                               [f * input_fold.num_values for f in range(len(positions))],
+        own_rows = self.buffer(f"rows_{fold.id}", [f * stride for f in range(len(positions))],
                                (len(positions),))
-        input_rows = self.buffer(f"input_rows_{fold.id}",
-                                 [p * input_fold.num_values for p in positions],
+        input_rows = self.buffer(f"input_rows_{fold.id}", [p * stride for p in positions],
                                  (len(positions),))
         i = fold.id
         code = (f"if lookup:\n"
@@ -315,7 +352,7 @@ class _Plan:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -323,6 +360,44 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
+    # Long expressions wrapped after the text before them on the line: `"key": ` in a dict,
+    # `w["key"] = ` in an assignment.
+    environment.filters["entry"] = lambda code, key, indent: _wrapped(
+        code, indent + len(key) + 4, indent)
+    environment.filters["assignment"] = lambda code, key, indent: _wrapped(
+        code, indent + len(key) + 7, indent)
+    return environment
+
+
+def _arguments(call: str) -> tuple[str, list[str]] | None:
+    """``f(a, g(b, c))`` -> ("f", ["a", "g(b, c)"]): a call's top-level arguments."""
+    opening = call.find("(")
+    if opening < 0 or not call.endswith(")"):
+        return None
+    arguments, depth, start = [], 0, opening + 1
+    for position in range(opening, len(call) - 1):
+        character = call[position]
+        depth += character in "([{"
+        depth -= character in ")]}"
+        if depth == 0:
+            return None  # the first parenthesis closes before the end: not one call
+        if character == "," and depth == 1:
+            arguments.append(call[start:position].strip())
+            start = position + 1
+    arguments.append(call[start:-1].strip())
+    return call[:opening], arguments
+
+
+def _wrapped(code: str, column: int, indent: int) -> str:
+    """``code`` starting at ``column``, its call's arguments one per line (at ``indent``
+    plus 4) when it does not fit the line width."""
+    parsed = _arguments(code)
+    if column + len(code) <= _LINE_WIDTH or parsed is None:
+        return code
+    function, arguments = parsed
+    inner = " " * (indent + 4)
+    return (f"{function}(\n" + "".join(f"{inner}{a},\n" for a in arguments)
+            + " " * indent + ")")
 
 
 def _tuple_literal(values: list[int], indent: str = "    ") -> str:
@@ -341,14 +416,85 @@ def _tuple_literal(values: list[int], indent: str = "    ") -> str:
     return "(\n" + "\n".join(lines) + "\n)"
 
 
-def _init_call(fold: Fold) -> str:
-    """The in-place initialiser call that draws a fold's initial free parameters."""
-    assert fold.weight is not None
-    init = fold.weight.init
-    args = dict(init.arguments)
-    if init.kind == "normal":
-        return f"_normal({_shape(fold.weight_shape or ())}, {args['mean']!r}, {args['std']!r}, generator)"
-    raise AssertionError(f"no initialiser {init.kind}")
+def _init_call(weight: Weight, shape: tuple[int, ...]) -> str:
+    """The initialiser call that draws a folded parameter's initial free values."""
+    args = dict(weight.init.arguments)
+    if weight.init.kind == "normal":
+        return f"_normal({_shape(shape)}, {args['mean']!r}, {args['std']!r}, generator)"
+    if weight.init.kind == "uniform":
+        return f"_uniform({_shape(shape)}, {args['a']!r}, {args['b']!r}, generator)"
+    if weight.init.kind == "dirichlet":
+        return f"_dirichlet({_shape(shape)}, {args['alpha']!r}, generator)"
+    raise AssertionError(f"no initialiser {weight.init.kind}")
+
+
+def _stride(fold: Fold) -> int:
+    """Rows per member in an input fold's table: one per value and one for an unobserved
+    variable (gaussian folds have no table: members are addressed one by one)."""
+    return fold.num_values + 1 if fold.kind.has_table else 1
+
+
+def _input_entry(fold: Fold, keep_log: bool) -> _Normalised:
+    """The ``normalised()`` entry of an input fold: its table, or its means and deviations."""
+    name = _parameter_name(fold)
+    weight = fold.weight
+    assert weight is not None
+    if fold.kind is LayerKind.GAUSSIAN:
+        assert fold.std is not None
+        code = (f"({_activated(weight, f'self.{name}_mean')}, "
+                f"{_activated(fold.std, f'self.{name}_std')})")
+        return _Normalised(name, code, code)
+    keep = ", keep_log=True" if keep_log else ""
+    if fold.kind is LayerKind.BINOMIAL:  # a sigmoid of the logits, as probs or logits
+        return _Normalised(name, f"_binomial_table(self.{name}{keep})",
+                           f"_input_table(log_weights[\"{name}\"]{keep})", "binomial",
+                           f"_binomial_log_probs(self.{name})")
+    log_values = _log_activated(weight, f"self.{name}")
+    if fold.kind is LayerKind.CATEGORICAL and weight.is_normalised:
+        return _Normalised(name, f"_categorical_table(self.{name}{keep})",
+                           f"_input_table(log_weights[\"{name}\"]{keep})", "softmax", log_values)
+    flag = "" if weight.is_normalised else ", normalised=False"
+    code = f"_input_table({log_values}{keep}{flag})"
+    return _Normalised(name, code, code)
+
+
+def _runs(items: list[str]) -> str:
+    """A tuple of expressions; consecutive chunks ``hc3[0], hc3[1], ...`` as a slice."""
+    found = [re.fullmatch(r"(\w+)\[(\d+)\]", item) for item in items]
+    names = {m.group(1) for m in found if m is not None}
+    if all(m is not None for m in found) and len(names) == 1:
+        indices = [int(m.group(2)) for m in found if m is not None]
+        if indices == list(range(indices[0], indices[0] + len(indices))):
+            return f"{names.pop()}[{indices[0]}:{indices[-1] + 1}]"
+    return f"({', '.join(items)})"
+
+
+def _call(target: str, function: str, arguments: list[str], indent: int = 8) -> str:
+    """``target = function(arguments)`` in the body of ``_evaluate``, wrapped to the line
+    width: one argument per line when the call is too long, and a long tuple argument's
+    items packed onto as many lines as they need."""
+    line = f"{target} = {function}({', '.join(arguments)})"
+    if indent + len(line) <= _LINE_WIDTH:
+        return line
+    inner = " " * (indent + 4)
+    lines = [f"{target} = {function}("]
+    for argument in arguments:
+        parsed = _arguments(argument)
+        if len(inner) + len(argument) + 1 <= _LINE_WIDTH or parsed is None or parsed[0]:
+            lines.append(f"{inner}{argument},")
+            continue
+        items = parsed[1]  # a long tuple: its items packed onto lines
+        lines.append(f"{inner}(")
+        row = inner + "    "
+        for item in items:
+            if len(row) + len(item) + 2 > _LINE_WIDTH and row.strip():
+                lines.append(row.rstrip())
+                row = inner + "    "
+            row += f"{item}, "
+        lines.append(row.rstrip())
+        lines.append(f"{inner}),")
+    lines.append(" " * indent + ")")
+    return "\n".join(lines)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -357,6 +503,9 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def _describe_fold(fold: Fold) -> str:
     n = fold.size
+    if fold.kind is LayerKind.GAUSSIAN:
+        return (f"depth {fold.depth}: gaussian inputs, {n} variables x {fold.num_units} units "
+                "over real values")
     if fold.kind.is_input:
         return (f"depth {fold.depth}: {fold.kind.value} inputs, {n} variables x "
                 f"{fold.num_units} units over {fold.num_values} values")
@@ -378,6 +527,33 @@ def _describe_fold(fold: Fold) -> str:
     raise AssertionError(f"no description for {fold.kind} folds")
 
 
+def _parameters(fold: Fold) -> list[_Parameter]:
+    """The ``nn.Parameter`` attributes of a fold, with their initialisers and comments."""
+    weight = fold.weight
+    if weight is None:
+        return []
+    name = _parameter_name(fold)
+    if fold.kind is LayerKind.GAUSSIAN:
+        assert fold.std is not None
+        shape = (fold.size, *fold.std.shape)
+        return [_Parameter(f"{name}_mean", _shape(shape), _init_call(weight, shape),
+                           f"(F, units) means, {_activation_doc(weight, 'units')}"),
+                _Parameter(f"{name}_std", _shape(shape), _init_call(fold.std, shape),
+                           f"(F, units) deviations, {_activation_doc(fold.std, 'units')}")]
+    what = {LayerKind.CATEGORICAL: ("(F, units, values)", "logits" if weight.log_space
+                                    else "probabilities", "values"),
+            LayerKind.BINOMIAL: ("(F, units)", "success logits" if weight.log_space
+                                 else "success probabilities", "units"),
+            LayerKind.EMBEDDING: ("(F, units, values)", "values", "values"),
+            LayerKind.DENSE: ("(F, out, in)", "weights", "inputs"),
+            LayerKind.MIXING: ("(F, units, arity)", "weights", "inputs"),
+            LayerKind.STACKED: ("(F, out, arity x in)", "weights", "inputs")}
+    axes, role, over = what[fold.kind]
+    shape = fold.weight_shape or ()
+    return [_Parameter(name, _shape(shape), _init_call(weight, shape),
+                       f"{axes} {role}, {_activation_doc(weight, over)}")]
+
+
 def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file: str,
                     spec_sha256: str) -> str:
     """The source text of the standalone module for ``folded``."""
@@ -393,14 +569,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     constants: list[_Constant] = []
     plan = _Plan(folded)
     for fold in folded.folds:
-        if fold.weight is not None:
-            axis_doc = {LayerKind.CATEGORICAL: "(F, units, values) logits",
-                        LayerKind.BINOMIAL: "(F, units) logits",
-                        LayerKind.DENSE: "(F, out, in) logits",
-                        LayerKind.MIXING: "(F, units, arity) logits",
-                        LayerKind.STACKED: "(F, out, arity x in) logits"}[fold.kind]
-            parameters.append(_Parameter(_parameter_name(fold), _shape(fold.weight_shape or ()),
-                                         _init_call(fold), axis_doc))
+        parameters.extend(_parameters(fold))
     steps = [plan.step(fold) for fold in folded.folds if not fold.kind.is_input]
     buffers = plan.buffers
     constants = plan.constants
@@ -408,14 +577,16 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \
         f"torch.log(h{o}[{p}]) + s{o}[{p}].unsqueeze(-1)"
     shape = circuit.image_shape
+    real = circuit.domain == "real"
+    values = "real values" if real else f"{circuit.num_values} values"
     if shape is not None:
         image_input_shapes = [shape] + ([shape[1:]] if shape[0] == 1 else [])
         input_shapes = f"(B, {circuit.num_variables}) or (B, {', '.join(map(str, shape))})"
-        modality = f"images of {shape[0]}x{shape[1]}x{shape[2]} with {circuit.num_values} values"
+        modality = f"images of {shape[0]}x{shape[1]}x{shape[2]} with {values}"
     else:
         image_input_shapes = []
         input_shapes = f"(B, {circuit.num_variables})"
-        modality = f"{circuit.num_variables} variables with {circuit.num_values} values each"
+        modality = f"{circuit.num_variables} variables with {values} each"
     properties = ", ".join([
         "smooth" if report.is_smooth else "not smooth",
         "decomposable" if report.is_decomposable else "not decomposable",
@@ -435,6 +606,17 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
             f"{folded.depth}; {circuit.num_parameters:,} parameters; {properties}.", width=88)),
         "num_variables": circuit.num_variables,
         "num_values": circuit.num_values,
+        "domain": circuit.domain,
+        "real": real,
+        "stride": 0 if real else (circuit.num_values or 0) + 1,
+        "is_normalised": circuit.is_normalised,
+        "signed": circuit.is_signed,
+        "signed_weights": "(" + "".join(
+            f'"{_parameter_name(f)}", ' for f in folded.folds
+            if f.kind.is_sum and f.weight is not None and f.weight.is_signed).rstrip(" ") + ")",
+        "lookup_rule": ("False" if real
+                        else "not torch.is_grad_enabled() or x.shape[0] >= 2 * NUM_VALUES"),
+        "region_graph_sha256": circuit.region_graph.source_sha256,
         "image_shape": repr(shape),
         "image_input_shapes": repr(tuple(image_input_shapes)),
         "input_shapes": input_shapes,
@@ -458,12 +640,15 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "fold_sizes": _tuple_literal([f.size for f in folded.folds]),
         "input_folds": "{" + ", ".join(f'{f.id}: "{_parameter_name(f)}"' for f in folded.folds
                                       if f.kind.is_input) + "}",
+        "input_kinds": "{" + ", ".join(f'{f.id}: "{f.kind.value}"' for f in folded.folds
+                                      if f.kind.is_input) + "}",
         "downward": [f'({f.id}, "{f.kind.value}", '
                      f'{repr(_parameter_name(f)) if f.weight is not None else None}, '
                      f'{f.input_units})'.replace("'", '"')
                      for f in reversed(folded.folds) if not f.kind.is_input],
         "kept": [f.id for f in folded.folds if not f.kind.is_input],
-        "first_parameter": _parameter_name(folded.folds[0]),
+        "first_parameter": parameters[0].name,
+        "data_dtype": f"self.{parameters[0].name}.dtype" if real else "torch.long",
         "sample_shape": (f"(n, {', '.join(map(str, shape))})" if shape is not None
                          else f"(n, {circuit.num_variables})"),
         "constants": constants,

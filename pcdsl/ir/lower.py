@@ -6,9 +6,14 @@ The layer construction follows libcirkit 0.3.1's ``RegionGraph.build_circuit`` w
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
 from pcdsl.diagnostics import CompileError, Span, error
 from pcdsl.ir.circuit import Circuit, Initializer, Layer, LayerKind, Origin, Weight
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.region_graphs.chow_liu import chow_liu_region_graph, tree_from_json
 from pcdsl.ir.region_graphs.linear_tree import linear_tree
 from pcdsl.ir.region_graphs.poon_domingos import image_delta, poon_domingos
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
@@ -24,6 +29,8 @@ def build_region_graph(model: ModelSpec) -> RegionGraph:
     assert regions is not None
     shape = model.image_shape
     assert shape is not None
+    if regions.kind == "chow_liu_tree":
+        return _chow_liu(regions, shape, Path(model.span.file).parent)
     try:
         return _construct(regions, shape)
     except ValueError as exc:  # an option out of range for this image
@@ -50,6 +57,30 @@ def _construct(regions: KindValue, shape: tuple[int, int, int]) -> RegionGraph:
     raise AssertionError(f"no construction for region graph {regions.kind}")
 
 
+def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path) -> RegionGraph:
+    """The HCLT region graph of the tree file the spec names (relative to its folder)."""
+    name = str(regions["file"])
+    span = regions.span_of("file")
+    hint = ("learn one with 'pcc learn chow-liu --dataset NAME --data-root DIR -o FILE'; the "
+            "path is relative to the spec's folder")
+    try:
+        data = (folder / name).read_bytes()
+    except OSError as exc:
+        raise CompileError([error("file", f"cannot read the tree file '{name}': "
+                                  f"{exc.strerror or exc}", span, hint)]) from None
+    try:
+        tree = tree_from_json(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CompileError([error("file", f"'{name}' is not a Chow-Liu tree file: {exc}", span,
+                                  hint)]) from None
+    if tree.image_shape != shape:
+        raise CompileError([error(
+            "file", f"the tree in '{name}' is over images of "
+            f"{'x'.join(map(str, tree.image_shape))}, but the data are "
+            f"{'x'.join(map(str, shape))}", span,
+            "learn a tree on images of the model's shape with 'pcc learn chow-liu'")])
+    graph = chow_liu_region_graph(tree.parents)
+    return replace(graph, source_sha256=hashlib.sha256(data).hexdigest())
 def structure_region_graph(structure: StructureSpec, num_variables: int) -> RegionGraph:
     """The region graph of a hand-written ``structure`` block, checked to cover all variables."""
     builder = RegionGraphBuilder(num_variables)
@@ -87,31 +118,55 @@ def structure_region_graph(structure: StructureSpec, num_variables: int) -> Regi
     return graph
 
 
-def _initializer(weights: KindValue) -> Initializer:
-    init = weights["init"]
+def _initializer(init: object) -> Initializer:
     assert isinstance(init, KindValue)
     return Initializer(init.kind, tuple((k, float(v)) for k, v in init.options))  # type: ignore[arg-type]
 
 
+def parameter(value: object, shape: tuple[int, ...], *, log_space: bool = False) -> Weight:
+    """The symbolic parameter of a parameterisation such as ``softmax(init = normal())``."""
+    assert isinstance(value, KindValue)
+    minimum = float(value["minimum"]) if value.kind == "positive_clamp" else None  # type: ignore[arg-type]
+    return Weight(shape, value.kind, len(shape) - 1, _initializer(value["init"]),
+                  log_space=log_space, minimum=minimum)
+
+
+def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, dict]:
+    """The layer kind of the model's inputs and its parameters (``weight``, ``std``)."""
+    inputs = model.inputs
+    values = model.num_values
+    if inputs.kind == "gaussian":
+        return LayerKind.GAUSSIAN, {"weight": parameter(inputs["mean"], (units,)),
+                                    "std": parameter(inputs["std"], (units,))}
+    assert values is not None
+    if inputs.kind == "embedding":
+        return LayerKind.EMBEDDING, {"weight": parameter(inputs["weights"], (units, values))}
+    if inputs.kind == "categorical":
+        shape: tuple[int, ...] = (units, values)
+        kind = LayerKind.CATEGORICAL
+    else:  # binomial and bernoulli: one success probability per unit
+        if inputs.kind == "bernoulli" and values != 2:
+            raise CompileError([error(
+                "conflict", f"'bernoulli' inputs are over binary variables, but the data has "
+                f"{values} values", inputs.span or model.span,
+                "use 'values = 2' (binarised data), or 'binomial' / 'categorical' inputs")])
+        shape, kind = (units,), LayerKind.BINOMIAL
+    if inputs["logits"] is not None:
+        return kind, {"weight": parameter(inputs["logits"], shape, log_space=True)}
+    return kind, {"weight": parameter(inputs["probs"], shape)}
+
+
 def lower_model(model: ModelSpec) -> Circuit:
-    """Build the circuit of a model: inputs per leaf, CP sum-product layers per partition."""
+    """Build the circuit of a model: inputs per leaf, sum-product layers per partition."""
     graph = build_region_graph(model)
     num_values = model.num_values
     input_units = int(model.inputs["units"])  # type: ignore[arg-type]
     sum_units = int(model.layers["units"])  # type: ignore[arg-type]
     num_classes = model.classes
-    init = _initializer(model.weights)
-    activation = model.weights.kind
+    dense_weights = model.sum_weights("dense")
+    mixing_weights = model.sum_weights("mixing")
     sum_product = model.layers.kind
-    if model.inputs.kind == "categorical":
-        input_kind, input_shape = LayerKind.CATEGORICAL, (input_units, num_values)
-    else:  # binomial and bernoulli: one logit per unit
-        if model.inputs.kind == "bernoulli" and num_values != 2:
-            raise CompileError([error(
-                "conflict", f"'bernoulli' inputs are over binary variables, but the data has "
-                f"{num_values} values", model.inputs.span or model.span,
-                "use 'values = 2' (binarised data), or 'binomial' / 'categorical' inputs")])
-        input_kind, input_shape = LayerKind.BINOMIAL, (input_units,)
+    input_kind, input_parameters = _input_parameters(model, input_units)
     layers: list[Layer] = []
 
     def add(kind: LayerKind, inputs: list[int], units: int, origin: Origin,
@@ -119,11 +174,13 @@ def lower_model(model: ModelSpec) -> Circuit:
         scope = 0
         for i in inputs:
             scope |= layers[i].scope
-        if "variable" in extra:
+        if kind.is_input:
             scope = 1 << extra["variable"]
-        act = "sigmoid" if kind is LayerKind.BINOMIAL else activation
-        weight = Weight(weight_shape, act, len(weight_shape) - 1, init) if weight_shape else None
-        layers.append(Layer(len(layers), kind, tuple(inputs), units, scope, origin, weight, **extra))
+            extra.update(input_parameters)
+        elif weight_shape is not None:
+            setting = dense_weights if kind is LayerKind.DENSE else mixing_weights
+            extra["weight"] = parameter(setting, weight_shape)
+        layers.append(Layer(len(layers), kind, tuple(inputs), units, scope, origin, **extra))
         return len(layers) - 1
 
     region_layer: dict[int, int] = {}
@@ -132,8 +189,7 @@ def lower_model(model: ModelSpec) -> Circuit:
         is_root = region.id == graph.root
         if region.is_leaf:
             inputs = [
-                add(input_kind, [], input_units, origin, input_shape, variable=v,
-                    num_values=num_values)
+                add(input_kind, [], input_units, origin, variable=v, num_values=num_values)
                 for v in variables_of(region.scope)
             ]
             # A leaf over several variables (a pixel's channels) is fully factorised.

@@ -42,6 +42,7 @@ class RegionGraph:
     regions: tuple[Region, ...]  # indexed by id; every region after the regions it is split into
     partitions: tuple[Partition, ...]  # indexed by id
     root: int
+    source_sha256: str | None = None  # for a graph read from a file (a learned tree): its digest
 
     @property
     def leaves(self) -> tuple[Region, ...]:

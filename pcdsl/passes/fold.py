@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from pcdsl.ir.circuit import Circuit, LayerKind, Weight
 
-_KIND_ORDER = {LayerKind.CATEGORICAL: 0, LayerKind.BINOMIAL: 0, LayerKind.DENSE: 1, LayerKind.HADAMARD: 2,
+_KIND_ORDER = {LayerKind.CATEGORICAL: 0, LayerKind.BINOMIAL: 0, LayerKind.EMBEDDING: 0,
+               LayerKind.GAUSSIAN: 0, LayerKind.DENSE: 1, LayerKind.HADAMARD: 2,
                LayerKind.KRONECKER: 3, LayerKind.MIXING: 4, LayerKind.STACKED: 5}
 
 
@@ -51,7 +52,8 @@ class Fold:
     gather: Gather | None  # None for input folds
     weight: Weight | None  # per-member weight; the folded parameter is (F, *weight.shape)
     variables: tuple[int, ...] = ()  # input folds: the variable of each member
-    num_values: int = 0  # categorical input folds
+    num_values: int = 0  # input folds over discrete values (0 for gaussian inputs)
+    std: Weight | None = None  # gaussian input folds: the standard deviations (F, *std.shape)
 
     @property
     def size(self) -> int:
@@ -95,7 +97,7 @@ def fold_layers(circuit: Circuit) -> FoldedCircuit:
     for layer in circuit.layers:
         input_units = circuit.layers[layer.inputs[0]].num_units if layer.inputs else 0
         key = (depth[layer.id], _KIND_ORDER[layer.kind], layer.num_units, input_units,
-               layer.arity, layer.weight, layer.num_values)
+               layer.arity, layer.weight, layer.num_values, layer.std, layer.kind)
         groups.setdefault(key, []).append(layer.id)
     keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3], k[4], min(groups[k])))
     fold_of = [0] * len(circuit.layers)
@@ -136,6 +138,7 @@ def fold_layers(circuit: Circuit) -> FoldedCircuit:
             weight=first.weight,
             variables=tuple(circuit.layers[i].variable for i in ids) if first.kind.is_input else (),
             num_values=first.num_values or 0,
+            std=first.std,
         ))
     return FoldedCircuit(circuit, tuple(folds), fold_of[circuit.output], position[circuit.output])
 

@@ -13,6 +13,7 @@ from pcdsl.diagnostics import CompileError, Diagnostic, Span, did_you_mean, erro
 from pcdsl.syntax import ast
 from pcdsl.syntax.schema import (
     CATEGORY_NAMES,
+    NON_NEGATIVE,
     REQUIRED,
     SETTINGS,
     Kind,
@@ -349,11 +350,15 @@ class Checker:
             spans.append((option.name, value_expr.span))
         if failed:
             raise _Abort()
-        return KindValue(kind.name, tuple(values), span, tuple(spans))
+        value = KindValue(kind.name, tuple(values), span, tuple(spans))
+        problem = _constraint(value)
+        if problem is not None:
+            raise self.fail(problem)
+        return value
 
     def default(self, option: Option | None, kind_name: str | None = None) -> object:
-        if option is not None and option.type != "kind":
-            return option.default
+        if option is not None and (option.type != "kind" or option.default is None):
+            return option.default  # a kind option defaulting to None is resolved by the model
         name = kind_name if kind_name is not None else str(option.default)
         kind = kind_named(name)
         assert kind is not None, name
@@ -394,7 +399,7 @@ class Checker:
                     self.diagnostics.append(E.missing(
                         f"setting '{schema.key}' in model '{decl.name.name}' ({schema.doc})",
                         decl.name.span, f"add '{schema.key} = ...' to the model"))
-                elif schema.type == "kind":
+                elif schema.type == "kind" and schema.default is not None:
                     values[schema.key] = self.default(None, str(schema.default))
                 else:
                     values[schema.key] = schema.default
@@ -437,7 +442,24 @@ class Checker:
         self.check_unused(scope)
         layers = values["layers"]
         inputs = values["inputs"]
+        weights = values["weights"]
         assert isinstance(layers, KindValue) and isinstance(inputs, KindValue)
+        assert isinstance(weights, KindValue)
+        if data.kind == "image" and data["domain"] == "real":
+            data = data.with_option("values", None)  # real values have no count
+        inputs_span = inputs.span or data.span_of("domain") or decl.name.span
+        problem = _domain_conflict(data, inputs, inputs_span)
+        if problem is not None:
+            self.diagnostics.append(problem)
+            return None
+        try:
+            inputs = self.input_parameters(inputs, weights, inputs_span)
+        except _Abort:
+            return None
+        for key in ("weights", "dense_weights", "mixing_weights"):
+            value = values[key]
+            if isinstance(value, KindValue) and value.kind == "none":
+                self.warn_signed(value, key, value.span or decl.name.span)
         if layers.kind in ("cp_t", "tucker") and inputs.kind == "binomial":
             self.diagnostics.append(warning(
                 "numerics", f"'{layers.kind}' multiplies binomial inputs before any sum: their "
@@ -448,11 +470,46 @@ class Checker:
                 "in float64"))
         return ModelSpec(
             name=decl.name.name, span=decl.span, data=data, regions=regions, structure=structure,
-            inputs=values["inputs"], layers=values["layers"],  # type: ignore[arg-type]
-            weights=values["weights"], seed=int(values["seed"]),  # type: ignore[arg-type]
+            inputs=inputs, layers=layers, weights=weights,
+            seed=int(values["seed"]),  # type: ignore[arg-type]
             classes=int(values["classes"]),  # type: ignore[arg-type]
             mixing=str(values["mixing"]),
+            dense_weights=values["dense_weights"],  # type: ignore[arg-type]
+            mixing_weights=values["mixing_weights"],  # type: ignore[arg-type]
         )
+
+    def input_parameters(self, inputs: KindValue, weights: KindValue, span: Span) -> KindValue:
+        """Check the parameterisations of an input layer against what its parameters need,
+        and fill in the defaults that depend on ``weights`` (its initialiser)."""
+        for option, allowed, why in _INPUT_ACTIVATIONS.get(inputs.kind, ()):
+            value = inputs[option]
+            if isinstance(value, KindValue) and value.kind not in allowed:
+                where = inputs.span_of(option) or span
+                raise self.fail(E.wrong_type(
+                    f"{_article(why)} for '{option}' of '{inputs.kind}'",
+                    f"the parameterisation '{value.kind}'", where,
+                    f"one of: {', '.join(allowed)}"))
+        if inputs.kind in ("categorical", "binomial", "bernoulli"):
+            if inputs["probs"] is not None and inputs["logits"] is not None:
+                raise self.fail(E.conflict(
+                    f"'{inputs.kind}' takes either 'probs' or 'logits', not both",
+                    inputs.span_of("logits") or span, "remove one of them"))
+            if inputs["probs"] is None and inputs["logits"] is None:
+                activation = "softmax" if inputs.kind == "categorical" else "sigmoid"
+                default = KindValue(activation, (("init", weights["init"]),), None)
+                inputs = inputs.with_option("probs", default)
+        return inputs
+
+    def warn_signed(self, value: KindValue, key: str, span: Span) -> None:
+        init = value["init"]
+        assert isinstance(init, KindValue)
+        if init.kind == "normal" or (init.kind == "uniform" and float(init["a"]) < 0):  # type: ignore[arg-type]
+            self.diagnostics.append(warning(
+                "numerics", f"'{key} = none' with '{init.kind}' initial values gives negative "
+                "weights: the circuit can then be negative, and its log-likelihood NaN",
+                span, "use a non-negative parameterisation (softplus, positive_clamp, sigmoid, "
+                "softmax), or initial values that are not negative, e.g. "
+                "'init = uniform(a = 0.0, b = 1.0)'"))
 
     def check_unused(self, scope: _Scope) -> None:
         for name, constant in scope.constants.items():
@@ -580,6 +637,50 @@ class Checker:
             if not visit(name):
                 return None
         return order
+
+
+# What each input kind's parameterisations may be: (option, allowed activations, what the
+# parameter must be, for the message).
+_INPUT_ACTIVATIONS: dict[str, tuple[tuple[str, tuple[str, ...], str], ...]] = {
+    "categorical": (("probs", NON_NEGATIVE, "non-negative parameterisation"),),
+    "binomial": (("probs", ("sigmoid",), "parameterisation in (0, 1)"),
+                 ("logits", ("none",), "parameterisation of logits")),
+    "bernoulli": (("probs", ("sigmoid",), "parameterisation in (0, 1)"),
+                  ("logits", ("none",), "parameterisation of logits")),
+    "embedding": (("weights", NON_NEGATIVE, "non-negative parameterisation"),),
+    "gaussian": (("std", ("softplus", "sigmoid", "positive_clamp"), "positive parameterisation"),),
+}
+
+
+def _constraint(value: KindValue) -> Diagnostic | None:
+    """A rule between the options of one kind value, or None when it holds."""
+    if value.kind == "uniform" and not float(value["b"]) > float(value["a"]):  # type: ignore[arg-type]
+        return E.out_of_range("'b' of 'uniform'", value["b"], f"greater than 'a' ({value['a']!r})",
+                              value.span_of("b"))  # type: ignore[arg-type]
+    if value.kind == "image" and value["domain"] == "real" and value.given("values"):
+        return E.conflict("'values' is for discrete data, but 'domain' is real",
+                          value.span_of("values"),  # type: ignore[arg-type]
+                          "remove 'values', or use 'domain = discrete'")
+    return None
+
+
+def _domain_conflict(data: KindValue, inputs: KindValue, span: Span) -> Diagnostic | None:
+    """Gaussian inputs need real-valued data; every other input kind, discrete data."""
+    real = data.kind == "image" and data["domain"] == "real"
+    if inputs.kind == "gaussian" and not real:
+        found = (f"discrete with {data['values']} values" if data.kind == "image"
+                 else "discrete ('variables' data)")
+        return E.conflict(
+            f"'gaussian' inputs are over real-valued data, but the data are {found}", span,
+            "declare real-valued pixels with 'image(..., domain = real)' and pass float "
+            "tensors; for discrete values use categorical, binomial or embedding inputs")
+    if inputs.kind != "gaussian" and real:
+        return E.conflict(
+            f"'{inputs.kind}' inputs are over discrete values, but the data are real-valued "
+            "(domain = real)", span,
+            "use 'inputs = gaussian(...)' for real values, or 'domain = discrete' for "
+            "integer values")
+    return None
 
 
 def _article(noun: str) -> str:

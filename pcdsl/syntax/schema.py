@@ -66,25 +66,44 @@ class SettingSchema:
 
 
 # Human names of the categories, used in messages ("expected a region graph").
+# Human names of the categories, used in messages ("expected a region graph").
 CATEGORY_NAMES = {
     "data": "data modality",
     "region_graph": "region graph",
     "input": "input layer",
     "sum_product": "sum-product layer",
-    "parameterization": "weight parameterisation",
+    "parameterization": "parameterisation",
     "initializer": "initialiser",
 }
 
 _UNITS = Option("units", "int", 64, "number of units (vectorised nodes) per layer", minimum=1)
+
+
+def _init(default: str = "normal") -> Option:
+    return Option("init", "kind", default, "initialiser of the free parameters",
+                  category="initializer")
+
+
+def _parameters(name: str, doc: str) -> Option:
+    """An input layer's parameter, given as a parameterisation (default: see the kind)."""
+    return Option(name, "kind", None, doc, category="parameterization")
+
+
+# Activations that keep a value non-negative (all but 'none'), and those whose outputs
+# are normalised along the last axis (a distribution over a sum's inputs or the values).
+NON_NEGATIVE = ("softmax", "sigmoid", "softplus", "positive_clamp")
+NORMALISED = ("softmax",)
 
 KINDS: tuple[Kind, ...] = (
     Kind("image", "data", (
         Option("channels", "int", 1, "number of channels C", minimum=1),
         Option("height", "int", REQUIRED, "image height H in pixels", minimum=1),
         Option("width", "int", REQUIRED, "image width W in pixels", minimum=1),
-        Option("values", "int", 256, "number of values a pixel channel takes (0 .. values-1)",
-               minimum=2),
-    ), "Images of C x H x W discrete pixel channels; one variable per pixel channel, "
+        Option("values", "int", 256, "number of values a discrete pixel channel takes "
+               "(0 .. values-1)", minimum=2),
+        Option("domain", "name", "discrete", "discrete (integer values 0 .. values-1) or real "
+               "(floating-point values, for gaussian inputs)", choices=("discrete", "real")),
+    ), "Images of C x H x W pixel channels; one variable per pixel channel, "
        "flattened in channel, row, column order."),
     Kind("variables", "data", (
         Option("count", "int", REQUIRED, "number of variables", minimum=1),
@@ -120,19 +139,50 @@ KINDS: tuple[Kind, ...] = (
     ), "Poon-Domingos (2011): every axis-aligned rectangle split at every multiple of delta "
        "inside it, rectangles shared across splits (a DAG); leaves are delta x delta "
        "patches over all channels. cirkit's 'poon-domingos'."),
+    Kind("chow_liu_tree", "region_graph", (
+        Option("file", "string", REQUIRED, "the learned tree: a JSON file written by 'pcc learn "
+               "chow-liu', relative to the spec's folder"),
+    ), "The hidden Chow-Liu tree (HCLT): a tree over the flattened variables learned from "
+       "data (maximum mutual information), read from a file so that compiling stays "
+       "deterministic and offline; each variable with children is a region split into its "
+       "own leaf and its children's regions. cirkit's 'chow-liu-tree'."),
     Kind("categorical", "input", (
         _UNITS,
-    ), "A categorical distribution per unit over the values of one variable, "
-       "parameterised by logits normalised with a softmax."),
+        _parameters("probs", "parameterisation of the probabilities (K x values): default "
+                    "softmax, with the initialiser of 'weights'"),
+        _parameters("logits", "alternatively, of the unnormalised log-probabilities, exponentiated "
+                    "(cirkit's logits)"),
+    ), "A categorical distribution per unit over the values of one variable; by default its "
+       "probabilities are a softmax of free parameters."),
     Kind("binomial", "input", (
         _UNITS,
+        _parameters("probs", "parameterisation of the success probability (one per unit): "
+                    "sigmoid, with the initialiser of 'weights'"),
+        _parameters("logits", "alternatively, of the success logit: none"),
     ), "A binomial distribution per unit over the values 0 .. values-1 of one variable "
        "(total count values-1), parameterised by one logit per unit through a sigmoid. "
        "cirkit's 'binomial' (total count 255 for 256 values)."),
     Kind("bernoulli", "input", (
         _UNITS,
+        _parameters("probs", "parameterisation of the success probability (one per unit): "
+                    "sigmoid, with the initialiser of 'weights'"),
+        _parameters("logits", "alternatively, of the success logit: none"),
     ), "A Bernoulli distribution per unit over a binary variable (data with values = 2), "
        "parameterised by one logit per unit through a sigmoid: binomial with total count 1."),
+    Kind("embedding", "input", (
+        _UNITS,
+        Option("weights", "kind", "softplus", "parameterisation of the table (K x values); "
+               "must be non-negative", category="parameterization"),
+    ), "An embedding per unit: a non-negative table of one value per unit and value of one "
+       "variable, not normalised (cirkit's 'embedding'); the circuit is then unnormalised."),
+    Kind("gaussian", "input", (
+        _UNITS,
+        Option("mean", "kind", "none", "parameterisation of the means (one per unit)",
+               category="parameterization"),
+        Option("std", "kind", "softplus", "parameterisation of the standard deviations (one "
+               "per unit); must be positive", category="parameterization"),
+    ), "A normal distribution per unit over one real-valued variable (data with "
+       "domain = real). cirkit's 'gaussian'."),
     Kind("cp", "sum_product", (
         _UNITS,
     ), "CP layer: one dense sum per input of a partition, then a Hadamard product. "
@@ -146,13 +196,35 @@ KINDS: tuple[Kind, ...] = (
     ), "Tucker layer: a Kronecker product of a partition's inputs (K^A units), then one "
        "dense sum. Needs equal unit counts on the inputs of every partition."),
     Kind("softmax", "parameterization", (
-        Option("init", "kind", "normal", "initialiser of the unnormalised weights",
-               category="initializer"),
-    ), "Sum weights are a softmax of free parameters over each sum's inputs."),
+        _init(),
+    ), "A softmax of free parameters along the last axis (over a sum's inputs, or a "
+       "categorical's values): normalised, non-negative weights."),
+    Kind("sigmoid", "parameterization", (
+        _init(),
+    ), "The logistic sigmoid of each free parameter: weights in (0, 1), not normalised."),
+    Kind("softplus", "parameterization", (
+        _init(),
+    ), "log(1 + exp(p)) of each free parameter: positive weights, not normalised."),
+    Kind("positive_clamp", "parameterization", (
+        _init(),
+        Option("minimum", "float", 1e-18, "the lower bound", minimum=0.0, minimum_exclusive=True),
+    ), "Each free parameter clamped from below at 'minimum' (cirkit's 'positive-clamp'): "
+       "positive weights, not normalised; no gradient below the bound."),
+    Kind("none", "parameterization", (
+        _init(),
+    ), "The free parameters themselves, unconstrained (may be negative; not normalised)."),
     Kind("normal", "initializer", (
         Option("mean", "float", 0.0, "mean"),
         Option("std", "float", 1.0, "standard deviation", minimum=0.0, minimum_exclusive=True),
     ), "Independent normal draws."),
+    Kind("uniform", "initializer", (
+        Option("a", "float", 0.0, "lower end"),
+        Option("b", "float", 1.0, "upper end (greater than a)"),
+    ), "Independent uniform draws from [a, b)."),
+    Kind("dirichlet", "initializer", (
+        Option("alpha", "float", 1.0, "concentration", minimum=0.0, minimum_exclusive=True),
+    ), "Draws from a symmetric Dirichlet along the last axis (each sum's weights, or each "
+       "unit's values, sum to 1)."),
 )
 
 SETTINGS: tuple[SettingSchema, ...] = (
@@ -163,6 +235,11 @@ SETTINGS: tuple[SettingSchema, ...] = (
     SettingSchema("layers", "kind", "sum_product", "cp", "the sum-product layer kind"),
     SettingSchema("weights", "kind", "parameterization", "softmax",
                   "parameterisation and initialisation of sum weights"),
+    SettingSchema("dense_weights", "kind", "parameterization", None,
+                  "parameterisation of the weights of dense sums (default: 'weights')"),
+    SettingSchema("mixing_weights", "kind", "parameterization", None,
+                  "parameterisation of the weights of sums over several partitions, per-unit "
+                  "or dense (default: 'weights')"),
     SettingSchema("mixing", "name", None, "per_unit",
                   "how a region with several partitions sums them: per_unit (unit k mixes "
                   "unit k of each partition; cirkit's use_mixing_weights=True) or dense (one "

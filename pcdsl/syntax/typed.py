@@ -4,7 +4,7 @@ value of the type its option demands, with the span it came from kept alongside.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pcdsl.diagnostics import Span
 
@@ -24,6 +24,14 @@ class KindValue:
                 return value
         raise KeyError(name)
 
+    def given(self, name: str) -> bool:
+        """Whether option ``name`` was written in the spec (rather than defaulted)."""
+        return any(key == name for key, _ in self.option_spans)
+
+    def with_option(self, name: str, value: object) -> KindValue:
+        """This value with option ``name`` set to ``value`` (its span unchanged)."""
+        return replace(self, options=tuple((k, value if k == name else v) for k, v in self.options))
+
     def span_of(self, name: str) -> Span | None:
         for key, span in self.option_spans:
             if key == name:
@@ -36,9 +44,22 @@ class KindValue:
         for key, value in self.options:
             if value is None:  # an option left at its computed default
                 continue
-            text = value.source() if isinstance(value, KindValue) else _literal(value)
+            if isinstance(value, KindValue):
+                text = value.source()
+            elif isinstance(value, str) and _is_name_option(self.kind, key):
+                text = value  # a bare name, e.g. domain = real
+            else:
+                text = _literal(value)
             parts.append(f"{key} = {text}")
         return f"{self.kind}({', '.join(parts)})"
+
+
+def _is_name_option(kind: str, option: str) -> bool:
+    from pcdsl.syntax.schema import kind_named
+
+    schema = kind_named(kind)
+    found = schema.option(option) if schema is not None else None
+    return found is not None and found.type == "name"
 
 
 def _literal(value: object) -> str:
@@ -86,12 +107,25 @@ class ModelSpec:
     data: KindValue
     regions: KindValue | None  # None when the model has a hand-written structure
     structure: StructureSpec | None
-    inputs: KindValue
+    inputs: KindValue  # its parameterisation options filled in (see the schema)
     layers: KindValue
     weights: KindValue
     seed: int
     classes: int = 1
     mixing: str = "per_unit"  # or "dense"
+    dense_weights: KindValue | None = None  # None: as ``weights``
+    mixing_weights: KindValue | None = None  # None: as ``weights``
+
+    def sum_weights(self, kind: str) -> KindValue:
+        """The parameterisation of the weights of ``"dense"`` sums or of ``"mixing"`` sums
+        (over several partitions, per unit or dense): the override, or ``weights``."""
+        override = {"dense": self.dense_weights, "mixing": self.mixing_weights}[kind]
+        return override if override is not None else self.weights
+
+    @property
+    def domain(self) -> str:
+        """``"discrete"`` (integer values 0 .. values-1) or ``"real"`` (floats)."""
+        return str(self.data["domain"]) if self.data.kind == "image" else "discrete"
 
     @property
     def num_variables(self) -> int:
@@ -100,8 +134,11 @@ class ModelSpec:
         return int(self.data["count"])
 
     @property
-    def num_values(self) -> int:
-        return int(self.data["values"])
+    def num_values(self) -> int | None:
+        """Values per discrete variable; None for real-valued data."""
+        if self.domain == "real":
+            return None
+        return int(self.data["values"])  # type: ignore[arg-type]
 
     @property
     def image_shape(self) -> tuple[int, int, int] | None:

@@ -136,3 +136,49 @@ def test_bernoulli_needs_binary_data(build_module):
                      "  inputs = bernoulli(units = 2) }")
     (d,) = info.value.diagnostics
     assert "binary" in d.message and (d.span.line, d.span.column) == (2, 12)
+
+
+# Every region graph x sum-product layer x discrete input kind, on a tiny image. Normalised
+# kinds sum to 1; embeddings (unnormalised tables) sum to exp(log_partition()).
+REGION_GRAPHS = {
+    "quad_graph": "quad_graph",
+    "quad_tree2": "quad_tree(splits = 2)",
+    "quad_tree4": "quad_tree(splits = 4)",
+    "random_binary_tree": "random_binary_tree(repetitions = 2, seed = 1)",
+    "linear_tree": "linear_tree(repetitions = 2)",
+    "poon_domingos": "poon_domingos(delta = 1)",
+    "chow_liu_tree": 'chow_liu_tree(file = "tree.json")',
+}
+INPUT_KINDS = {"categorical": 2, "binomial": 3, "bernoulli": 2, "embedding": 2}  # -> values
+
+
+@pytest.mark.parametrize("inputs", sorted(INPUT_KINDS))
+@pytest.mark.parametrize("layers", ["cp", "cp_t", "tucker"])
+@pytest.mark.parametrize("regions", sorted(REGION_GRAPHS))
+def test_every_region_graph_layer_and_input_kind_is_normalised(build_module, tmp_path, regions,
+                                                               layers, inputs):
+    from pcdsl.ir.region_graphs.chow_liu import ChowLiuTree, tree_to_json
+
+    # A 2x2x2 image; the tree: root 1 with children 0, 2 and 4, then 2 -> 3 -> 7, 4 -> 5 -> 6.
+    tree = ChowLiuTree((2, 2, 2), (1, -1, 1, 2, 1, 4, 5, 3))
+    (tmp_path / "tree.json").write_text(tree_to_json(tree))
+    values = INPUT_KINDS[inputs]
+    module = build_module(f"""
+        model tiny {{
+          data    = image(channels = 2, height = 2, width = 2, values = {values})
+          regions = {REGION_GRAPHS[regions]}
+          inputs  = {inputs}(units = 2)
+          layers  = {layers}(units = 2)
+          weights = softmax(init = normal(std = 2.0))
+          seed    = 3
+        }}""", name=str(tmp_path / "spec.pc"))
+    circuit = module.Circuit().double()
+    with torch.no_grad():
+        ll = circuit(all_states(8, values))
+        log_z = circuit.log_partition()
+    assert torch.isfinite(ll).all()
+    assert abs(torch.logsumexp(ll, 0).item() - log_z.item()) < 1e-9
+    assert module.IS_NORMALISED == (inputs != "embedding")
+    if module.IS_NORMALISED:
+        assert abs(log_z.item()) < 1e-9
+    assert ll.std().item() > 0.1

@@ -127,3 +127,33 @@ def test_cp_t_and_tucker_need_equal_units_where_parts_differ():
                     "  inputs = categorical(units = 3) layers = tucker(units = 3) }")
     assert any(layer.kind is LayerKind.KRONECKER and layer.num_units == 9
                for layer in circuit.layers)
+
+
+def test_input_kinds_and_parameterisations_in_the_ir():
+    circuit = lower("""model m { data = image(channels = 2, height = 3, width = 3, domain = real)
+        inputs = gaussian(units = 5) layers = cp(units = 4)
+        weights = sigmoid dense_weights = softplus(init = uniform()) }""")
+    inputs = [layer for layer in circuit.layers if layer.kind.is_input]
+    assert {layer.kind for layer in inputs} == {LayerKind.GAUSSIAN} and len(inputs) == 18
+    assert all(layer.weight.shape == (5,) and layer.std.shape == (5,) for layer in inputs)
+    assert {(layer.weight.activation, layer.std.activation) for layer in inputs} == {
+        ("none", "softplus")}
+    assert circuit.num_values is None and circuit.domain == "real"
+    sums = Counter((layer.kind, layer.weight.activation, layer.weight.init.kind)
+                   for layer in circuit.layers if layer.kind.is_sum)
+    assert set(sums) == {(LayerKind.DENSE, "softplus", "uniform"),
+                         (LayerKind.MIXING, "sigmoid", "normal")}
+    assert not circuit.is_normalised and not circuit.is_signed
+    assert circuit.num_parameters == sum(
+        (layer.weight.size if layer.weight else 0) + (layer.std.size if layer.std else 0)
+        for layer in circuit.layers)
+    embedding = lower("model m { data = image(height = 2, width = 2, values = 5)\n"
+                      "  inputs = embedding(units = 3) weights = none(init = uniform()) }")
+    assert {layer.weight.shape for layer in embedding.layers
+            if layer.kind is LayerKind.EMBEDDING} == {(3, 5)}
+    assert embedding.is_signed and not embedding.is_normalised
+    logits = lower("model m { data = image(height = 2, width = 2, values = 5)\n"
+                   "  inputs = categorical(logits = none) }")
+    weight = next(layer.weight for layer in logits.layers if layer.kind.is_input)
+    assert weight.log_space and not weight.is_normalised and not weight.is_signed
+    assert lower("model m { data = image(height = 2, width = 2) }").is_normalised

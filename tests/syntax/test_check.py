@@ -342,7 +342,8 @@ def test_defaults_are_filled_in():
     spec = the_model("model m { data = image(height = 28, width = 28) }")
     assert spec.name == "m"
     assert spec.data.kind == "image"
-    assert dict(spec.data.options) == {"channels": 1, "height": 28, "width": 28, "values": 256}
+    assert dict(spec.data.options) == {"channels": 1, "height": 28, "width": 28, "values": 256,
+                                       "domain": "discrete"}
     assert spec.num_variables == 784 and spec.num_values == 256
     assert spec.image_shape == (1, 28, 28)
     assert spec.structure is None
@@ -474,3 +475,116 @@ def test_product_first_layers_over_binomial_inputs_warn():
         "model m { data = image(height = 4, width = 4) inputs = binomial(units = 4) }",
         "spec.pc"))
     assert none == []
+
+
+# Input kinds, data domains and parameterisations (issue #3) ---------------------------
+
+@pytest.mark.parametrize("lines,at,words,hint", [
+    (("data = image(height = 2, width = 2)", "inputs = gaussian(units = 4)"), (3, 12),
+     "'gaussian' inputs are over real-valued data, but the data are discrete with 256 values",
+     "domain = real"),
+    (("data = image(height = 2, width = 2, domain = real)",), (2, 48),
+     "'categorical' inputs are over discrete values, but the data are real-valued", "gaussian"),
+    (("data = image(height = 2, width = 2, domain = real)", "inputs = embedding"), (3, 12),
+     "'embedding' inputs are over discrete values", "gaussian"),
+    (("data = variables(count = 2, values = 2)", "inputs = gaussian",
+      "structure { region r = x[0] * x[1] }"), (3, 12), "'variables' data", None),
+])
+def test_input_kinds_must_suit_the_data(lines, at, words, hint):
+    d = the_error(model(*lines))
+    assert d.code == "conflict" and where(d) == at and words in d.message
+    assert hint is None or hint in d.hint
+
+
+def test_values_of_real_data_is_an_error():
+    d = the_error(model("data = image(height = 2, width = 2, values = 4, domain = real)",
+                        "inputs = gaussian"))
+    assert d.code == "conflict" and where(d) == (2, 48)
+    assert d.message == "'values' is for discrete data, but 'domain' is real"
+
+
+@pytest.mark.parametrize("inputs,column,words,hint", [
+    ("categorical(probs = none)", 32, "a non-negative parameterisation for 'probs' of "
+     "'categorical', found the parameterisation 'none'", "softmax, sigmoid"),
+    ("binomial(probs = softplus)", 29, "a parameterisation in (0, 1) for 'probs' of "
+     "'binomial'", "one of: sigmoid"),
+    ("bernoulli(logits = sigmoid)", 31, "'logits' of 'bernoulli'", "one of: none"),
+    ("embedding(weights = none)", 32, "'weights' of 'embedding'", "softplus"),
+    ("gaussian(std = none)", 27, "a positive parameterisation for 'std'", "softplus"),
+])
+def test_input_parameterisations_are_checked(inputs, column, words, hint):
+    data = ("image(height = 2, width = 2, domain = real)" if "gaussian" in inputs
+            else "image(height = 2, width = 2, values = 2)")
+    d = the_error(model(f"data = {data}", f"inputs = {inputs}"))
+    assert d.code == "type" and where(d) == (3, column)
+    assert words in d.message and hint in d.hint
+
+
+def test_probs_and_logits_together_are_an_error():
+    d = the_error(model(IMAGE, "inputs = categorical(probs = softmax, logits = none)"))
+    assert d.code == "conflict" and where(d) == (3, 50)
+    assert d.message == "'categorical' takes either 'probs' or 'logits', not both"
+
+
+def test_uniform_needs_a_below_b():
+    d = the_error(model(IMAGE, "weights = sigmoid(init = uniform(a = 1, b = 0.5))"))
+    assert d.code == "range" and where(d) == (3, 47)
+    assert d.message == "'b' of 'uniform' must be greater than 'a' (1.0), found 0.5"
+
+
+def test_positive_values_need_positive_bounds():
+    d = the_error(model(IMAGE, "weights = positive_clamp(minimum = 0)"))
+    assert d.code == "range" and "greater than 0" in d.message
+    d = the_error(model(IMAGE, "weights = softmax(init = dirichlet(alpha = -1))"))
+    assert d.code == "range" and "'alpha' of 'dirichlet'" in d.message
+
+
+def test_misspelt_parameterisation_suggests_the_closest():
+    d = the_error(model(IMAGE, "dense_weights = sigmod"))
+    assert d.message == "unknown parameterisation 'sigmod'" and d.hint == "did you mean 'sigmoid'?"
+    d = the_error(model(IMAGE, "weights = positive-clamp"))
+    assert d.hint == "did you mean 'positive_clamp'?"
+
+
+def test_unconstrained_weights_drawn_negative_warn():
+    models, warnings = check(model(IMAGE, "weights = none"))
+    assert models
+    (w,) = warnings
+    assert w.code == "numerics" and where(w) == (3, 13) and "negative" in w.message
+    _, none = check(model(IMAGE, "weights = none(init = uniform(a = 0.0, b = 1.0))"))
+    assert none == []
+
+
+def test_input_parameterisations_default_to_the_weights_initialiser():
+    spec = the_model(model(IMAGE, "weights = sigmoid(init = uniform(a = -1, b = 1))"))
+    probs = spec.inputs["probs"]
+    assert probs.kind == "softmax" and probs["init"] == spec.weights["init"]
+    assert spec.inputs["logits"] is None
+    assert spec.inputs.source() == ("categorical(units = 64, probs = softmax(init = "
+                                    "uniform(a = -1.0, b = 1.0)))")
+    binomial = the_model(model(IMAGE, "inputs = binomial")).inputs["probs"]
+    assert binomial.kind == "sigmoid" and binomial["init"].kind == "normal"
+    logits = the_model(model(IMAGE, "inputs = categorical(logits = none)")).inputs
+    assert logits["probs"] is None and logits["logits"].kind == "none"
+    gaussian = the_model(model("data = image(height = 2, width = 2, domain = real)",
+                               "inputs = gaussian")).inputs
+    assert (gaussian["mean"].kind, gaussian["std"].kind) == ("none", "softplus")
+    assert the_model(model(IMAGE, "inputs = embedding")).inputs["weights"].kind == "softplus"
+
+
+def test_per_kind_weights_override_weights():
+    spec = the_model(model(IMAGE, "weights = softplus", "mixing_weights = sigmoid"))
+    assert spec.dense_weights is None
+    assert spec.sum_weights("dense").kind == "softplus"
+    assert spec.sum_weights("mixing").kind == "sigmoid"
+    real = the_model(model("data = image(height = 2, width = 2, domain = real)",
+                           "inputs = gaussian"))
+    assert real.domain == "real" and real.num_values is None
+    assert real.data.source() == "image(channels = 1, height = 2, width = 2, domain = real)"
+
+
+def test_chow_liu_tree_takes_a_file_name():
+    d = the_error(model(IMAGE, "regions = chow_liu_tree(file = 3)"))
+    assert d.code == "type" and "a string for 'file' of 'chow_liu_tree'" in d.message
+    d = the_error(model(IMAGE, "regions = chow_liu_tree"))
+    assert d.code == "missing" and "option 'file' of 'chow_liu_tree'" in d.message
