@@ -10,7 +10,7 @@ echo "$ pcc examples/mnist.pc -o build/mnist.py"
 TIMEFORMAT="compiled in %R s (wall, including interpreter start-up)"
 time pcc examples/mnist.pc -o build/mnist.py
 echo
-pcc info examples/mnist.pc | head -13
+pcc info examples/mnist.pc | head -16
 echo
 python -m pcdsl.runtime.summary build/mnist.py
 echo

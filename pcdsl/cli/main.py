@@ -110,6 +110,11 @@ def describe(compiled, model) -> dict:
         "inputs": model.spec.inputs.source(),
         "layers": model.spec.layers.source(),
         "weights": model.spec.weights.source(),
+        "dense_weights": model.spec.sum_weights("dense").source(),
+        "mixing_weights": model.spec.sum_weights("mixing").source(),
+        "domain": circuit.domain,
+        "is_normalised": circuit.is_normalised,
+        "region_graph_sha256": circuit.region_graph.source_sha256,
         "num_variables": circuit.num_variables,
         "num_values": circuit.num_values,
         "image_shape": list(circuit.image_shape) if circuit.image_shape else None,
@@ -150,24 +155,25 @@ def _run_info(args: argparse.Namespace) -> int:
         return EXIT_OK
     yes_no = {True: "yes", False: "no"}
     print(f"model {facts['model']} ({facts['file']})")
-    for key in ("data", "region_graph", "inputs", "layers", "weights"):
-        print(f"  {key + ':':<14}{facts[key]}")
-    print(f"  {'variables:':<14}{facts['num_variables']} with {facts['num_values']} values")
-    print(f"  {'parameters:':<14}{facts['num_parameters']:,}")
+    for key in ("data", "region_graph", "inputs", "layers", "dense_weights", "mixing_weights"):
+        print(f"  {key + ':':<16}{facts[key]}")
+    print(f"  {'variables:':<16}{facts['num_variables']} with {facts['num_values']} values")
+    print(f"  {'parameters:':<16}{facts['num_parameters']:,}")
     counts = ", ".join(f"{n} {kind}" for kind, n in facts["layer_counts"].items())
-    print(f"  {'circuit:':<14}{facts['num_layers']} layers ({counts})")
-    print(f"  {'folds:':<14}{facts['num_folds']}, depth {facts['depth']}")
-    print(f"  {'smooth:':<14}{yes_no[facts['is_smooth']]}")
-    print(f"  {'decomposable:':<14}{yes_no[facts['is_decomposable']]}")
+    print(f"  {'circuit:':<16}{facts['num_layers']} layers ({counts})")
+    print(f"  {'folds:':<16}{facts['num_folds']}, depth {facts['depth']}")
+    print(f"  {'smooth:':<16}{yes_no[facts['is_smooth']]}")
+    print(f"  {'decomposable:':<16}{yes_no[facts['is_decomposable']]}")
+    print(f"  {'normalised:':<16}{yes_no[facts['is_normalised']]}")
     structured = yes_no[facts["is_structured_decomposable"]]
     if model.report.structured_decomposable:
         structured += f" ({model.report.structured_decomposable[0].message})"
-    print(f"  {'structured:':<14}{structured}")
+    print(f"  {'structured:':<16}{structured}")
     print("  folds:")
     for f in facts["folds"]:
         shape = "x".join(map(str, f["parameter_shape"])) if f["parameter_shape"] else "-"
         print(f"    {f['id']:>3}  depth {f['depth']:>3}  {f['kind']:<12} {f['size']:>5} x "
-              f"{f['units']:>4} units  arity {f['arity']}  params {shape:<14} reads {f['reads']}")
+              f"{f['units']:>4} units  arity {f['arity']}  params {shape:<16} reads {f['reads']}")
     return EXIT_OK
 
 

@@ -48,6 +48,11 @@ def _rules(circuit: nn.Module) -> dict[str, str]:
     unknown = sorted(set(rules.values()) - set(RULES))
     if unknown:
         raise EMNotSupported(f"the circuit's EM_RULES name unknown rules {unknown}")
+    if getattr(module, "IS_NORMALISED", True) is False:
+        raise EMNotSupported(
+            f"{type(circuit).__module__} is not normalised (some weights are not softmax-"
+            "normalised), and EM's updates assume every sum is a distribution: use "
+            "--optimizer adam")
     if not rules or not hasattr(circuit, "log_weights"):
         raise EMNotSupported(
             f"{type(circuit).__module__} has no parameters that EM can update (its module has "

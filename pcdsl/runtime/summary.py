@@ -26,20 +26,32 @@ def main() -> None:
     print(f"model            {module.MODEL_NAME} (from {module.SPEC_FILE}, pcc "
           f"{module.COMPILER_VERSION})")
     print(f"parameters       {circuit.num_parameters:,}")
-    print(f"variables        {circuit.num_variables} with {circuit.num_values} values")
+    real = getattr(module, "DOMAIN", "discrete") == "real"
+    values = "real values" if real else f"{circuit.num_values} values"
+    print(f"variables        {circuit.num_variables} with {values}")
     print(f"smooth           {circuit.is_smooth}")
     print(f"decomposable     {circuit.is_decomposable}")
     print(f"structured       {circuit.is_structured_decomposable}")
     print(f"load + init      {built:.2f} s")
-    x = torch.randint(circuit.num_values, (args.batch, circuit.num_variables),
-                      generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    shape = (args.batch, circuit.num_variables)
+    if real:
+        x = torch.randn(shape, generator=generator)
+    else:
+        x = torch.randint(circuit.num_values, shape, generator=generator)
     with torch.no_grad():
         ll = circuit(x)
+    finite = bool(torch.isfinite(ll).all())
+    if real:
+        print(f"log-density      {args.batch} standard-normal rows: mean {ll.mean().item():.2f} "
+              f"nats, all finite: {finite}")
+        return
     uniform = -circuit.num_variables * math.log(circuit.num_values)
     print(f"log-likelihood   {args.batch} random rows: mean {ll.mean().item():.2f} nats "
-          f"(uniform model: {uniform:.2f}), all finite: {bool(torch.isfinite(ll).all())}")
+          f"(uniform model: {uniform:.2f}), all finite: {finite}")
     bpd = -ll.mean().item() / (circuit.num_variables * math.log(2))
-    print(f"bits per dim     {bpd:.4f} on random rows (8.0 = uniform)")
+    print(f"bits per dim     {bpd:.4f} on random rows "
+          f"({math.log2(circuit.num_values):.1f} = uniform)")
 
 
 if __name__ == "__main__":

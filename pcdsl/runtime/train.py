@@ -174,12 +174,26 @@ def check_split(circuit: nn.Module, split: Split) -> None:
     if image_shape is None and math.prod(shape) != num_variables:
         raise TrainingError(f"the model has {num_variables} variables but {split.dataset} images "
                             f"have {math.prod(shape)} values each.")
+    if _is_real(circuit):
+        return  # real-valued inputs take any finite pixel value
     high = int(split.images.max()) if len(split) else 0
     if high >= int(circuit.num_values):
         raise TrainingError(
             f"{split.dataset} has pixel values up to {high}, outside the model's range "
             f"0..{int(circuit.num_values) - 1}: declare values = {high + 1} (or more) in the "
             "spec's data, or quantise the images first.")
+
+
+def _is_real(circuit: nn.Module) -> bool:
+    return getattr(circuit, "domain", "discrete") == "real"
+
+
+def _values(circuit: nn.Module, images: Tensor) -> Tensor:
+    """A batch of uint8 pixels as the circuit takes them: int64 levels, or floats for a
+    real-valued circuit (gaussian inputs), in the parameters' dtype."""
+    if _is_real(circuit):
+        return images.to(next(circuit.parameters()).dtype)
+    return images.long()
 
 
 def _limit(split: Split, limit: int | None) -> Split:
@@ -217,7 +231,7 @@ def evaluate(circuit: nn.Module, split: Split, batch_size: int = 1024,
     total, correct, rows = 0.0, 0, 0
     classes = int(getattr(circuit, "num_classes", 1))
     for batch in _progress(list(_batches(indices, batch_size)), progress and ranks.main, "test"):
-        x = split.images[batch].to(device).long()
+        x = _values(circuit, split.images[batch].to(device))
         ll = circuit(x)
         if classes > 1:
             labels = split.labels[batch].to(device)
@@ -299,10 +313,13 @@ def _write_samples(path: Path, circuit: nn.Module, count: int, seed: int) -> Non
 
     if getattr(circuit, "image_shape", None) is None or circuit.image_shape[0] not in (1, 3):
         return
+    levels = 256 if _is_real(circuit) else int(circuit.num_values)
     generator = torch.Generator().manual_seed(seed)  # a CPU generator: the same draw anywhere
     with torch.no_grad():
         samples = copy.deepcopy(circuit).cpu().sample(count, generator=generator)
-    save_grid(path, samples.view(count, *circuit.image_shape), int(circuit.num_values),
+    if _is_real(circuit):  # densities over pixel levels: show them as 8-bit levels
+        samples = samples.round().clamp(0, 255).long()
+    save_grid(path, samples.view(count, *circuit.image_shape), levels,
               nrow=max(1, math.ceil(math.sqrt(count))))
 
 
@@ -374,7 +391,7 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
         bar = _progress(batches, config.progress and ranks.main, f"epoch {epoch}/{config.epochs}")
         nll_sum, seen, began = 0.0, 0, time.perf_counter()
         for batch in bar:
-            x = train_split.images[batch].to(device, non_blocking=True).long()
+            x = _values(circuit, train_split.images[batch].to(device, non_blocking=True))
             labels = train_split.labels[batch].to(device)
             if config.optimizer == "adam":
                 loss = -_log_likelihood(model, x, labels).mean()
