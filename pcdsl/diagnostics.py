@@ -8,6 +8,7 @@ too, so that every stage reports mistakes the same way.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -83,8 +84,17 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{best}'?" if best is not None else None
 
 
+def visible(text: str) -> str:
+    """``text`` with control and format characters (ANSI escapes, bidirectional overrides,
+    zero-width joiners) replaced by U+FFFD, one for one, so that echoing a spec cannot
+    drive the terminal or reorder what it shows, and columns still line up."""
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf") and c != "\t" else c
+                   for c in text)
+
+
 def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str:
-    """Format a diagnostic like a C compiler: location, message, source line, caret, hint."""
+    """Format a diagnostic like a C compiler: location, message, source line, caret, hint;
+    the text a spec contributes is shown through ``visible``."""
     sources = sources or {}
     lines: list[str] = []
     span = diagnostic.span
@@ -99,7 +109,7 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
         lines.append(f"{where}note: {note}")
         if note_span is not None:
             lines.extend(_excerpt(note_span, sources.get(note_span.file)))
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)
 
 
 def _excerpt(span: Span, text: str | None) -> list[str]:

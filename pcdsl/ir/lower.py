@@ -7,10 +7,12 @@ The layer construction follows libcirkit 0.3.1's ``RegionGraph.build_circuit`` w
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
-from pcdsl.diagnostics import CompileError, Span, error
+from pcdsl.diagnostics import CompileError, Span, error, visible
 from pcdsl.ir.circuit import Circuit, Initializer, Layer, LayerKind, Origin, Weight
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
 from pcdsl.ir.region_graphs.chow_liu import chow_liu_region_graph, tree_from_json
@@ -57,17 +59,36 @@ def _construct(regions: KindValue, shape: tuple[int, int, int]) -> RegionGraph:
     raise AssertionError(f"no construction for region graph {regions.kind}")
 
 
+# A tree over the 65,536 variables the driver allows is well under 1 MiB of JSON.
+MAX_TREE_FILE_BYTES = 8 * 2**20
+
+
 def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path) -> RegionGraph:
     """The HCLT region graph of the tree file the spec names (relative to its folder)."""
-    name = str(regions["file"])
+    raw = str(regions["file"])
+    name = visible(raw)  # shown in messages: no terminal control through a file name
     span = regions.span_of("file")
     hint = ("learn one with 'pcc learn chow-liu --dataset NAME --data-root DIR -o FILE'; the "
             "path is relative to the spec's folder")
+    path = Path(raw)
+    inside = folder.resolve() in (folder / path).resolve().parents  # symbolic links followed
+    if path.is_absolute() or ".." in path.parts or not inside:
+        # A spec checked in CI must not read files outside its own folder.
+        raise CompileError([error("file", f"the tree file '{name}' must be a path inside the "
+                                  "spec's folder (relative, without '..')", span, hint)])
     try:
-        data = (folder / name).read_bytes()
+        # Checked before opening: opening a pipe or a device could block or never end.
+        if not stat.S_ISREG(os.stat(folder / path).st_mode):
+            raise CompileError([error("file", f"the tree file '{name}' is not a regular "
+                                      "file", span, hint)])
+        with open(folder / path, "rb") as handle:
+            data = handle.read(MAX_TREE_FILE_BYTES + 1)
     except OSError as exc:
         raise CompileError([error("file", f"cannot read the tree file '{name}': "
                                   f"{exc.strerror or exc}", span, hint)]) from None
+    if len(data) > MAX_TREE_FILE_BYTES:
+        raise CompileError([error("file", f"the tree file '{name}' is larger than "
+                                  f"{MAX_TREE_FILE_BYTES // 2**20} MiB", span, hint)])
     try:
         tree = tree_from_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -245,6 +245,9 @@ class Checker:
                 bound = _number(option.minimum)
                 requirement = f"greater than {bound}" if option.minimum_exclusive else f"at least {bound}"
                 raise self.fail(E.out_of_range(what, written, requirement, expr.span))
+        if option.maximum is not None and isinstance(value, (int, float)) and value > option.maximum:
+            raise self.fail(E.out_of_range(what, written, f"at most {_number(option.maximum)}",
+                                           expr.span))
         return value
 
     def choice(self, expr: ast.Expr, option: Option, owner: str) -> str:
@@ -410,7 +413,8 @@ class Checker:
                     values[schema.key] = self.kind_value(item.value, schema.category, scope)
                 else:
                     option = Option(schema.key, schema.type, schema.default, schema.doc,
-                                    minimum=schema.minimum, choices=schema.choices)
+                                    minimum=schema.minimum, choices=schema.choices,
+                                    maximum=schema.maximum)
                     values[schema.key] = self.typed_scalar(item.value, option, "the model", scope)
             except _Abort:
                 failed = True

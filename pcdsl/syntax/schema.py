@@ -32,6 +32,7 @@ class Option:
     minimum: float | None = None
     minimum_exclusive: bool = False
     choices: tuple[int | float | str, ...] | None = None
+    maximum: float | None = None
     category: str | None = None  # for type "kind": which category of kind it takes
 
     @property
@@ -63,6 +64,7 @@ class SettingSchema:
     doc: str
     minimum: float | None = None
     choices: tuple[str, ...] | None = None  # for type "name"
+    maximum: float | None = None
 
 
 # Human names of the categories, used in messages ("expected a region graph").
@@ -124,7 +126,7 @@ KINDS: tuple[Kind, ...] = (
         Option("repetitions", "int", 1, "independent random trees, mixed at the root",
                minimum=1),
         Option("seed", "int", 42, "seed of the random splits (numpy RandomState, as cirkit)",
-               minimum=0),
+               minimum=0, maximum=2**32 - 1),
     ), "Random binary trees over the flattened variables (Peharz et al., 2020): each region "
        "is shuffled and halved. cirkit's 'random-binary-tree', the same trees for a seed."),
     Kind("linear_tree", "region_graph", (
@@ -249,7 +251,7 @@ SETTINGS: tuple[SettingSchema, ...] = (
                   "number of classes: one normalised distribution (output) per class, for "
                   "generative classifiers", minimum=1),
     SettingSchema("seed", "int", None, 0, "seed of the initial weights of the generated module",
-                  minimum=0),
+                  minimum=0, maximum=2**63 - 1),
 )
 
 

@@ -128,8 +128,6 @@ def test_fullwidth_letters_spelling_a_keyword_are_rejected():
     assert (d.span.line, d.span.column) == (1, 1)
 
 
-@pytest.mark.xfail(strict=False, reason="grammar/pc.lark: NUMBER uses \\d, which matches any "
-                   "Unicode digit, so 'height = \uff12' (fullwidth 2) is read as 2")
 def test_non_ascii_digits_in_numbers_are_rejected():
     source = "model m { data = image(height = \uff12, width = 2) }\n"
     d = rejected(source)
