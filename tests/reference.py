@@ -120,3 +120,17 @@ def reference_log_likelihood(circuit: Circuit, folded: FoldedCircuit, module,
         else:
             raise AssertionError(layer.kind)
     return values[circuit.output].squeeze(-1)
+
+
+def assert_agrees_with_reference(compiled, circuit, x: torch.Tensor,
+                                 observed: torch.Tensor) -> None:
+    """The generated module's log-likelihoods and marginals of ``x`` equal the naive
+    evaluator's, in float64, for a compiled model (``CompiledModel``) and its circuit."""
+    with torch.no_grad():
+        torch.testing.assert_close(
+            circuit(x), reference_log_likelihood(compiled.circuit, compiled.folded, circuit, x),
+            rtol=1e-10, atol=1e-9)
+        torch.testing.assert_close(
+            circuit.log_marginal(x, observed),
+            reference_log_likelihood(compiled.circuit, compiled.folded, circuit, x, observed),
+            rtol=1e-10, atol=1e-9)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,30 +25,37 @@ from pcdsl.cli.common import (
 from pcdsl.diagnostics import CompileError
 
 
-def _fraction(text: str) -> float:
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, found '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, found '{text}'")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a number in (0, 1]."""
+    value = _number(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], found {value}")
     return value
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, found '{text}'") from None
+    """argparse type: a number of at least 0."""
+    value = _number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number of at least 0, found {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a positive number, found 0")
+    """argparse type: a number above 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {value}")
     return value
 
 
