@@ -29,12 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from pcdsl.runtime.data import load_split  # noqa: E402
 from pcdsl.runtime.train import (  # noqa: E402
+    Ranks,
     TrainConfig,
-    _batches,
-    _epoch_indices,
-    _limit,
-    _Ranks,
+    batches,
     bits_per_dimension,
+    epoch_order,
     train,
 )
 
@@ -78,9 +77,9 @@ def _cirkit(run: str, config: TrainConfig, splits) -> list[dict]:
     history = []
     for epoch in range(1, config.epochs + 1):
         circuit.train()
-        indices = _epoch_indices(len(train_split), config.seed, epoch, _Ranks())
+        indices = epoch_order(len(train_split), config.seed, epoch, Ranks())
         began, seen = time.perf_counter(), 0
-        for batch in _batches(indices, config.batch_size):
+        for batch in batches(indices, config.batch_size):
             x = train_split.images[batch].to(device).long().view(len(batch), -1)
             loss = -circuit(x).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -93,7 +92,7 @@ def _cirkit(run: str, config: TrainConfig, splits) -> list[dict]:
         circuit.eval()
         total = 0.0
         with torch.no_grad():
-            for batch in _batches(list(range(len(test_split))), config.eval_batch_size):
+            for batch in batches(list(range(len(test_split))), config.eval_batch_size):
                 x = test_split.images[batch].to(device).long().view(len(batch), -1)
                 total += float(circuit(x).double().sum())
         bpd = bits_per_dimension(total / len(test_split), 784)
@@ -124,7 +123,7 @@ def main() -> None:
     unknown = set(runs) - set(RUNS)
     if unknown:
         parser.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
-    splits = tuple(_limit(load_split(arguments.dataset, arguments.data_root, train=train), limit)
+    splits = tuple(load_split(arguments.dataset, arguments.data_root, train=train).first(limit)
                    for train, limit in ((True, arguments.train_limit),
                                         (False, arguments.test_limit)))
     config = TrainConfig(dataset=arguments.dataset, epochs=arguments.epochs,

@@ -235,7 +235,7 @@ def _declared(source: str, name: str) -> str | None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from pcdsl.runtime.checkpoint import CheckpointError, load_checkpoint
-    from pcdsl.runtime.train import TrainingError, _limit, check_split, evaluate
+    from pcdsl.runtime.train import TrainingError, check_split, evaluate
 
     device = _device(args.device)
     if device is None:
@@ -249,7 +249,7 @@ def run_eval(args: argparse.Namespace) -> int:
                                    (args.split == "train",))
     if splits is None:
         return error(message)
-    split = _limit(splits[0], args.limit)
+    split = splits[0].first(args.limit)
     try:
         check_split(circuit, split)
     except TrainingError as exc:

@@ -69,6 +69,12 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def first(self, count: int | None) -> Split:
+        """The first ``count`` images (all of them for None), for quick runs."""
+        if count is None or count >= len(self):
+            return self
+        return Split(self.dataset, self.train, self.images[:count], self.labels[:count])
+
 
 def data_root(explicit: str | None = None) -> tuple[str, str]:
     """The data root to use and where it came from (for error messages)."""

@@ -126,7 +126,9 @@ def bits_per_dimension(avg_ll: float, num_variables: int) -> float:
 
 
 @dataclass(frozen=True)
-class _Ranks:
+class Ranks:
+    """This process's rank among ``world`` data-parallel processes."""
+
     rank: int = 0
     world: int = 1
 
@@ -139,15 +141,15 @@ def _distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
-def setup_distributed(device: str) -> _Ranks:
+def setup_distributed(device: str) -> Ranks:
     """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), once."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return _Ranks()
+        return Ranks()
     if not _distributed():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         torch.distributed.init_process_group(backend=backend)
-    return _Ranks(torch.distributed.get_rank(), torch.distributed.get_world_size())
+    return Ranks(torch.distributed.get_rank(), torch.distributed.get_world_size())
 
 
 def _sum_over_ranks(*values: float, device: torch.device) -> list[float]:
@@ -196,18 +198,13 @@ def _values(circuit: nn.Module, images: Tensor) -> Tensor:
     return images.long()
 
 
-def _limit(split: Split, limit: int | None) -> Split:
-    if limit is None or limit >= len(split):
-        return split
-    return Split(split.dataset, split.train, split.images[:limit], split.labels[:limit])
-
-
-def _batches(indices: list[int], batch_size: int) -> Iterator[list[int]]:
+def batches(indices: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Consecutive batches of ``indices``, the last one possibly shorter."""
     for start in range(0, len(indices), batch_size):
         yield indices[start:start + batch_size]
 
 
-def _epoch_indices(size: int, seed: int, epoch: int, ranks: _Ranks) -> list[int]:
+def epoch_order(size: int, seed: int, epoch: int, ranks: Ranks) -> list[int]:
     """This rank's share of the epoch's shuffled order (``DistributedSampler``): every
     global batch of B rows is the union of the ranks' batches of B / world rows."""
     from torch.utils.data.distributed import DistributedSampler
@@ -221,16 +218,16 @@ def _epoch_indices(size: int, seed: int, epoch: int, ranks: _Ranks) -> list[int]
 @torch.no_grad()
 def evaluate(circuit: nn.Module, split: Split, batch_size: int = 1024,
              device: str | torch.device = "cpu", progress: bool = False,
-             ranks: _Ranks | None = None) -> tuple[float, float, float | None]:
+             ranks: Ranks | None = None) -> tuple[float, float, float | None]:
     """(average test log-likelihood in nats, bits per dimension, accuracy or None) of a
     split; with several ranks each evaluates its shard and the sums are combined."""
-    ranks = ranks or _Ranks()
+    ranks = ranks or Ranks()
     circuit.eval()
     device = torch.device(device)
     indices = list(range(ranks.rank, len(split), ranks.world))
     total, correct, rows = 0.0, 0, 0
     classes = int(getattr(circuit, "num_classes", 1))
-    for batch in _progress(list(_batches(indices, batch_size)), progress and ranks.main, "test"):
+    for batch in _progress(list(batches(indices, batch_size)), progress and ranks.main, "test"):
         x = _values(circuit, split.images[batch].to(device))
         ll = circuit(x)
         if classes > 1:
@@ -349,8 +346,8 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", ranks.rank)))
         torch.cuda.set_device(device)
     circuit = build_circuit(module_source, config.seed).to(device)
-    train_split = _limit(train_split, config.train_limit)
-    test_split = _limit(test_split, config.test_limit)
+    train_split = train_split.first(config.train_limit)
+    test_split = test_split.first(config.test_limit)
     check_split(circuit, train_split)
     check_split(circuit, test_split)
     out = Path(config.out) if config.out else None
@@ -386,9 +383,10 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
     num_variables = int(circuit.num_variables)
     for epoch in range(start + 1, config.epochs + 1):
         circuit.train()
-        indices = _epoch_indices(len(train_split), config.seed, epoch, ranks)
-        batches = list(_batches(indices, per_rank))
-        bar = _progress(batches, config.progress and ranks.main, f"epoch {epoch}/{config.epochs}")
+        indices = epoch_order(len(train_split), config.seed, epoch, ranks)
+        epoch_batches = list(batches(indices, per_rank))
+        bar = _progress(epoch_batches, config.progress and ranks.main,
+                        f"epoch {epoch}/{config.epochs}")
         nll_sum, seen, began = 0.0, 0, time.perf_counter()
         for batch in bar:
             x = _values(circuit, train_split.images[batch].to(device, non_blocking=True))
@@ -406,7 +404,7 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
                                     "learning rate (or the EM step size)")
             nll_sum += batch_nll * len(batch)
             seen += len(batch)
-            if bar is not batches:
+            if bar is not epoch_batches:
                 elapsed = time.perf_counter() - began
                 bar.set_postfix(nll=f"{nll_sum / seen:.1f}",
                                 img_s=f"{seen * ranks.world / max(elapsed, 1e-9):.0f}")
