@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pcdsl.cli.check import escape_data, escape_property, github_annotation
-from pcdsl.cli.main import main
 from pcdsl.diagnostics import Diagnostic, Severity, Span
+from tests.cli.helpers import pcc
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.pc"))
@@ -42,15 +42,6 @@ def in_tmp(tmp_path, monkeypatch):
 def write(name: str, text: str) -> str:
     Path(name).write_text(text, encoding="utf-8")
     return name
-
-
-def pcc(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(args))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def annotations(out: str) -> list[dict]:

@@ -15,6 +15,7 @@ import pytest
 
 import pcdsl
 from pcdsl.cli.main import main
+from tests.cli.helpers import pcc
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = str(ROOT / "examples" / "mnist.pc")
@@ -75,16 +76,6 @@ def in_tmp(tmp_path, monkeypatch):
 def write(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return path.name
-
-
-def pcc(capsys, *args: str) -> tuple[int, str, str]:
-    """Exit status, standard output and standard error of one in-process run."""
-    try:
-        status = main(list(args))
-    except SystemExit as exc:  # argparse's --help and --version
-        status = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def assert_no_traceback(*streams: str) -> None:

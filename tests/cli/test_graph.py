@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pcdsl.cli.main import main
 from pcdsl.driver import compile_source
+from tests.cli.helpers import pcc
 from tests.codegen.test_dot import parse_dot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,15 +40,6 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PCDSL_DEBUG", raising=False)
     return tmp_path
-
-
-def pcc(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(args))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def write(name: str, text: str) -> str:

@@ -11,11 +11,11 @@ import numpy
 import pytest
 import torch
 
-from pcdsl.cli.main import main
 from pcdsl.driver import compile_source, emit_python
 from pcdsl.runtime.checkpoint import save_checkpoint
 from pcdsl.runtime.loading import load_generated
 from pcdsl.runtime.pictures import HIDDEN_COLOUR
+from tests.cli.helpers import pcc
 from tests.conftest import TINY_SPEC
 
 TINY = TINY_SPEC
@@ -46,15 +46,6 @@ def checkpoint(tmp_path: Path, source: str, name: str) -> str:
     path = tmp_path / f"{name}.ckpt"
     save_checkpoint(path, module.Circuit(seed=1), text)
     return str(path)
-
-
-def pcc(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(args))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def no_traceback(*streams: str) -> None:
