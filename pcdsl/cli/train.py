@@ -187,7 +187,7 @@ def _module_source(args: argparse.Namespace) -> tuple[str | None, int]:
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
-    from pcdsl.runtime.checkpoint import CheckpointError
+    from pcdsl.runtime.checkpoint import CheckpointError, source_constants
     from pcdsl.runtime.train import TrainConfig, TrainingError, train
 
     source, status = _module_source(args)
@@ -202,7 +202,11 @@ def run_train(args: argparse.Namespace) -> int:
     splits, message = _load_splits(args.dataset, args.data_root, args.download, (True, False))
     if splits is None:
         return error(message)
-    model_name = _declared(source, "MODEL_NAME") or Path(args.file).stem
+    try:
+        model_name = source_constants(source, ("MODEL_NAME",)).get("MODEL_NAME")
+    except CheckpointError as exc:  # a .py file that is not Python
+        return error(f"{args.file}: {exc}")
+    model_name = model_name or Path(args.file).stem
     out = args.out or os.path.join("runs", f"{model_name}-{args.dataset}-{args.optimizer}")
     config = TrainConfig(
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
@@ -224,13 +228,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _declared(source: str, name: str) -> str | None:
-    for line in source.splitlines():
-        if line.startswith(f"{name} = "):
-            return line.split("=", 1)[1].strip().strip('"')
-    return None
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -61,6 +61,7 @@ __all__ = [
     "load_weights_into",
     "module_from_source",
     "save_checkpoint",
+    "source_constants",
 ]
 
 
@@ -80,7 +81,7 @@ def _generated_module(circuit: nn.Module) -> ModuleType:
     return module
 
 
-def _source_constants(source: str, names: tuple[str, ...]) -> dict[str, Any]:
+def source_constants(source: str, names: tuple[str, ...]) -> dict[str, Any]:
     """The module-level constants ``names`` (``NAME = literal``) of generated source,
     without running it."""
     try:
@@ -134,7 +135,7 @@ def save_checkpoint(path: str | os.PathLike, circuit: nn.Module, module_source: 
     if not isinstance(module_source, str):
         raise TypeError(f"module_source must be the generated file's text (str), "
                         f"found {type(module_source).__name__}")
-    declared = _source_constants(module_source, ("SPEC_SHA256", "MODEL_NAME"))
+    declared = source_constants(module_source, ("SPEC_SHA256", "MODEL_NAME"))
     for key in ("SPEC_SHA256", "MODEL_NAME"):
         if declared.get(key) != getattr(module, key, None):
             raise CheckpointError(
