@@ -54,6 +54,13 @@ def is_io_failure(exc: CompileError) -> bool:
     return any(d.code in ("io", "usage") for d in exc.diagnostics)
 
 
+def compile_failure(exc: CompileError, path: str) -> int:
+    """Print a compile error's diagnostics, with the spec's text, and return its exit
+    status: 2 when the file could not be read, 1 for errors in it."""
+    print_diagnostics(exc.diagnostics, sources_for(path), sys.stderr)
+    return EXIT_USAGE if is_io_failure(exc) else EXIT_DIAGNOSTICS
+
+
 def error(message: str) -> int:
     """Print a one-line usage error and return its exit status."""
     print(f"pcc: error: {message}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pcdsl.cli.common import (
     is_io_failure,
     print_diagnostics,
 )
+from pcdsl.cli.common import error as cli_error
 from pcdsl.diagnostics import CompileError, error
 
 STDIN = "-"
@@ -97,16 +98,14 @@ def format_one(path: str, check: bool) -> int:
         try:
             _write_in_place(path, formatted)
         except OSError as exc:
-            print(f"pcc: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return cli_error(f"cannot write {path}: {exc.strerror or exc}")
         print(f"reformatted {path}", file=sys.stderr)
     return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     if args.files.count(STDIN) > 1:
-        print("pcc: error: '-' (standard input) may be given once", file=sys.stderr)
-        return EXIT_USAGE
+        return cli_error("'-' (standard input) may be given once")
     status = EXIT_OK
     for path in args.files:
         status = max(status, format_one(path, args.check))

@@ -15,15 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from pcdsl.cli.common import (
-    EXIT_DIAGNOSTICS,
-    EXIT_OK,
-    EXIT_USAGE,
-    error,
-    is_io_failure,
-    print_diagnostics,
-    sources_for,
-)
+from pcdsl.cli.common import EXIT_OK, compile_failure, error
 from pcdsl.diagnostics import CompileError
 
 RENDERED = ("svg", "png", "pdf")  # formats Graphviz renders
@@ -119,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         text, shown, total = dot_for(args)
     except CompileError as exc:
-        print_diagnostics(exc.diagnostics, sources_for(args.file), sys.stderr)
-        return EXIT_USAGE if is_io_failure(exc) else EXIT_DIAGNOSTICS
+        return compile_failure(exc, args.file)
     if shown < total:
         print(f"pcc graph: drawing {shown} of {total} nodes, nearest the root "
               "(--max-nodes 0 draws all)", file=sys.stderr)

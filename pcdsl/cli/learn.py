@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pcdsl.cli.common import EXIT_OK, EXIT_USAGE, Parser, error, positive
+from pcdsl.cli.common import EXIT_OK, Parser, error, positive
 
 DATASETS = ("fashion-mnist", "mnist")  # torchvision's FashionMNIST and MNIST: 1x28x28, 256 values
 DEFAULT_BINS = 16
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         write_text_atomically(args.output, tree_to_json(tree))
     except OSError as exc:
-        print(f"pcc: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(f"cannot write {args.output}: {exc.strerror or exc}")
     print(f"wrote {args.output}: a tree over {len(tree.parents)} variables rooted at "
           f"{tree.root}, learned from {len(images)} {args.split} images of {args.dataset} "
           f"({min(args.bins, 256)} levels)")

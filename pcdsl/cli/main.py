@@ -29,14 +29,13 @@ from pcdsl import __version__
 from pcdsl.cli import check, fmt, graph, learn, lsp, pictures, train
 from pcdsl.cli.common import (
     EXIT_CODES_HELP,
-    EXIT_DIAGNOSTICS,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_USAGE,
     Parser,
-    is_io_failure,
+    compile_failure,
+    error,
     print_diagnostics,
-    sources_for,
 )
 from pcdsl.diagnostics import CompileError
 
@@ -80,8 +79,7 @@ def _run_compile(args: argparse.Namespace) -> int:
         model = compiled.model(args.model)
         text = emit_python(compiled, model)
     except CompileError as exc:
-        print_diagnostics(exc.diagnostics, sources_for(args.file), sys.stderr)
-        return EXIT_USAGE if is_io_failure(exc) else EXIT_DIAGNOSTICS
+        return compile_failure(exc, args.file)
     print_diagnostics(compiled.warnings, {compiled.path: compiled.source}, sys.stderr)
     output = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".py"
     if output == "-":
@@ -90,8 +88,7 @@ def _run_compile(args: argparse.Namespace) -> int:
     try:
         write_atomically(output, text)
     except OSError as exc:
-        print(f"pcc: error: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(f"cannot write {output}: {exc.strerror or exc}")
     return EXIT_OK
 
 
@@ -147,8 +144,7 @@ def _run_info(args: argparse.Namespace) -> int:
         compiled = compile_file(args.file, require_valid=False)
         model = compiled.model(args.model)
     except CompileError as exc:
-        print_diagnostics(exc.diagnostics, sources_for(args.file), sys.stderr)
-        return EXIT_USAGE if is_io_failure(exc) else EXIT_DIAGNOSTICS
+        return compile_failure(exc, args.file)
     facts = describe(compiled, model)
     if args.json:
         print(json.dumps(facts, indent=2))

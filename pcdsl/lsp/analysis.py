@@ -168,7 +168,7 @@ def _hover_occurrence(analysis: Analysis, found: Occurrence) -> str | None:
             return f"**{name}**: constant\n\n```\nconst {name} = {source}\n```"
         return docs.word_markdown(name)
     if found.role in ("region", "region_ref") and found.structure is not None:
-        region = next((r for r in found.structure.regions if r.name.name == name), None)
+        region = _declared_region(found)
         if region is not None:
             return f"**{name}**: region\n\n```\n{_source_of(analysis.text, region.span)}\n```"
         return None
@@ -231,6 +231,14 @@ def constant_declaration(tree: ast.SpecFile, name: str,
     return next((c for c in scopes if c.name.name == name), None)
 
 
+def _declared_region(found: Occurrence) -> ast.RegionDecl | None:
+    """The declaration of the region a ``region`` or ``region_ref`` occurrence names, in
+    its structure block."""
+    assert found.structure is not None
+    return next((r for r in found.structure.regions if r.name.name == found.identifier.name),
+                None)
+
+
 def definition(analysis: Analysis, point: Point) -> Span | None:
     """Where the constant or region under ``point`` is declared."""
     if analysis.tree is not None:
@@ -242,7 +250,7 @@ def definition(analysis: Analysis, point: Point) -> Span | None:
             declaration = constant_declaration(analysis.tree, name, found.model)
             return declaration.name.span if declaration is not None else None
         if found.role in ("region", "region_ref") and found.structure is not None:
-            region = next((r for r in found.structure.regions if r.name.name == name), None)
+            region = _declared_region(found)
             return region.name.span if region is not None else None
         return None
     # The text does not parse: find a declaration of that name lexically.

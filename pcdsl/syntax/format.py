@@ -59,7 +59,8 @@ def format_source(text: str, path: str = "<string>") -> str:
     or comments."""
     tree, comments = parse_concrete(text, path)
     formatted = render(_Builder(tree, comments).document())
-    _verify(text, formatted, path)
+    if formatted != text:  # unchanged text means what it meant: nothing to verify
+        _verify(text, formatted, path)
     return formatted
 
 

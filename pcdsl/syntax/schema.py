@@ -68,7 +68,6 @@ class SettingSchema:
 
 
 # Human names of the categories, used in messages ("expected a region graph").
-# Human names of the categories, used in messages ("expected a region graph").
 CATEGORY_NAMES = {
     "data": "data modality",
     "region_graph": "region graph",
@@ -81,8 +80,8 @@ CATEGORY_NAMES = {
 _UNITS = Option("units", "int", 64, "number of units (vectorised nodes) per layer", minimum=1)
 
 
-def _init(default: str = "normal") -> Option:
-    return Option("init", "kind", default, "initialiser of the free parameters",
+def _init() -> Option:
+    return Option("init", "kind", "normal", "initialiser of the free parameters",
                   category="initializer")
 
 
@@ -91,10 +90,8 @@ def _parameters(name: str, doc: str) -> Option:
     return Option(name, "kind", None, doc, category="parameterization")
 
 
-# Activations that keep a value non-negative (all but 'none'), and those whose outputs
-# are normalised along the last axis (a distribution over a sum's inputs or the values).
+# Activations that keep a value non-negative (all but 'none').
 NON_NEGATIVE = ("softmax", "sigmoid", "softplus", "positive_clamp")
-NORMALISED = ("softmax",)
 
 KINDS: tuple[Kind, ...] = (
     Kind("image", "data", (
