@@ -13,14 +13,10 @@ from pathlib import Path
 
 from pcdsl.cli.common import (
     EXIT_CODES_HELP,
-    EXIT_DIAGNOSTICS,
     EXIT_OK,
-    EXIT_USAGE,
+    compile_failure,
     error,
-    is_io_failure,
     positive,
-    print_diagnostics,
-    sources_for,
 )
 from pcdsl.diagnostics import CompileError
 
@@ -180,8 +176,7 @@ def _module_source(args: argparse.Namespace) -> tuple[str | None, int]:
         compiled = compile_file(args.file)
         return emit_python(compiled, compiled.model(args.model)), EXIT_OK
     except CompileError as exc:
-        print_diagnostics(exc.diagnostics, sources_for(args.file), sys.stderr)
-        return None, EXIT_USAGE if is_io_failure(exc) else EXIT_DIAGNOSTICS
+        return None, compile_failure(exc, args.file)
 
 
 def run_train(args: argparse.Namespace) -> int:
