@@ -7,6 +7,7 @@ message has a single wording and a test can pin it down.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from pcdsl.diagnostics import CompileError, Diagnostic, Span, did_you_mean, error, warning
@@ -233,7 +234,12 @@ class Checker:
         elif option.type == "float":
             if not isinstance(value, (int, float)):
                 raise self.fail(E.wrong_type(f"a number for {what}", _describe(value), expr.span))
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond any float
+                value = math.inf
+            if not math.isfinite(value):  # 1e999, 1e999 - 1e999: no literal can carry it
+                raise self.fail(E.out_of_range(what, written, "a finite number", expr.span))
         elif option.type == "string" and not isinstance(value, str):
             raise self.fail(E.wrong_type(f"a string for {what}", _describe(value), expr.span))
         if option.choices is not None and value not in option.choices:

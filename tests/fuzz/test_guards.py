@@ -1,5 +1,6 @@
-"""The driver's guards, found by fuzzing: specs that used to hang, exhaust memory or end
-in an internal error now end in a diagnostic at the text at fault, quickly."""
+"""The compiler's guards (size budget, finite numbers, nesting depth), found by fuzzing:
+specs that used to hang, exhaust memory or end in an internal error now end in a
+diagnostic at the text at fault, quickly."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ import time
 import pytest
 
 from pcdsl.diagnostics import CompileError, Diagnostic
-from pcdsl.driver import (
-    MAX_LAYERS,
-    MAX_VARIABLES,
-    compile_source,
-    deepest_point,
-    emit_python,
-    estimated_layers,
-)
+from pcdsl.driver import compile_source, deepest_point, emit_python
+from pcdsl.ir.budget import MAX_LAYERS, MAX_VARIABLES, estimated_layers
 
 FILE = "spec.pc"
 
