@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -86,8 +86,7 @@ def _activated(weight: Weight, parameter: str) -> str:
 def _log_activated(weight: Weight, parameter: str) -> str:
     """Expression for the natural log of a parameter's values."""
     if weight.log_space:
-        return _activated(Weight(weight.shape, weight.activation, weight.axis, weight.init,
-                                 minimum=weight.minimum), parameter)
+        return _activated(replace(weight, log_space=False), parameter)
     if weight.activation == "softmax":
         return f"torch.log_softmax({parameter}, dim=-1)"
     if weight.activation == "sigmoid":
@@ -232,6 +231,11 @@ class _Plan:
         return f"torch.cat(({hs}))", f"torch.cat(({ss}))"
 
     def step(self, fold: Fold) -> _Step:
+        comment, code = self.statement(fold)
+        return _Step(comment, code, self.split_statement(fold.id))
+
+    def statement(self, fold: Fold) -> tuple[str, str]:
+        """The comment and the code computing a fold's output (h, s)."""
         i = fold.id
         gather = fold.gather
         assert gather is not None
@@ -245,7 +249,7 @@ class _Plan:
             # The products of the runs of one whole fold: one fused function.
             (source,) = gather.sources
             code = f"h{i}, s{i} = _hadamard_runs(h{source}, s{source}, arity={gather.arity})"
-            return _Step(_describe_fold(fold), code, self.split_statement(i))
+            return _describe_fold(fold), code
         if gather.slice_start is not None and gather.sources[0] not in self.inputs:
             (source,) = gather.sources
             slots = [self.rows(source, gather.slice_start + a * gather.width,
@@ -265,7 +269,7 @@ class _Plan:
         if weights:
             arguments.append(weights)
         code = _call(f"h{i}, s{i}", function, arguments)
-        return _Step(_describe_fold(fold), code, self.split_statement(i))
+        return _describe_fold(fold), code
 
     def gathered(self, fold: Fold) -> str:
         """Inputs gathered by an index table; rows of input folds come from lookups."""
@@ -298,7 +302,7 @@ class _Plan:
         indent = "\n" + " " * 12
         return f"*_take(({indent}{(',' + indent).join(parts)},{indent}), {index})"
 
-    def leaf_product(self, fold: Fold) -> _Step:
+    def leaf_product(self, fold: Fold) -> tuple[str, str]:
         """A product of input units over several variables, taken in log space."""
         gather = fold.gather
         assert gather is not None
@@ -314,10 +318,9 @@ class _Plan:
                     else "_leaf_product")
         code = (f"h{i}, s{i} = {function}(w[\"{_parameter_name(input_fold)}\"], data, "
                 f"{variables}, {rows})")
-        return _Step(_describe_fold(fold) + " (leaf: in log space)", code,
-                     self.split_statement(i))
+        return _describe_fold(fold) + " (leaf: in log space)", code
 
-    def dense_over_inputs(self, fold: Fold, weights: str) -> _Step:
+    def dense_over_inputs(self, fold: Fold, weights: str) -> tuple[str, str]:
         """A dense fold over one input fold: a lookup in its own table, or a lookup then
         a matrix product when gradients flow and the batch is small."""
         gather = fold.gather
@@ -328,7 +331,7 @@ class _Plan:
         if not input_fold.kind.has_table:  # gaussian inputs: densities, then the sums
             code = _call(f"h{fold.id}, s{fold.id}", "_dense",
                          [f"*{self.lookup(source, positions, str(fold.id))}", weights])
-            return _Step(_describe_fold(fold), code, self.split_statement(fold.id))
+            return _describe_fold(fold), code
         stride = _stride(input_fold)
         table = f"table_{fold.id}"
         sources = self.buffer(f"positions_{fold.id}", positions, (len(positions),))
@@ -347,8 +350,7 @@ class _Plan:
                 f"            inputs = _lookup(w[\"{_parameter_name(input_fold)}\"], data, {variables},\n"
                 f"                             {input_rows})\n"
                 f"            h{i}, s{i} = _dense(*inputs, {weights})")
-        return _Step(_describe_fold(fold) + " (over inputs: a table lookup)", code,
-                     self.split_statement(i))
+        return _describe_fold(fold) + " (over inputs: a table lookup)", code
 
 
 def _environment() -> jinja2.Environment:
@@ -446,13 +448,13 @@ def _input_entry(fold: Fold, keep_log: bool) -> _Normalised:
         return _Normalised(name, code, code)
     keep = ", keep_log=True" if keep_log else ""
     if fold.kind is LayerKind.BINOMIAL:  # a sigmoid of the logits, as probs or logits
-        return _Normalised(name, f"_binomial_table(self.{name}{keep})",
-                           f"_input_table(log_weights[\"{name}\"]{keep})", "binomial",
-                           f"_binomial_log_probs(self.{name})")
-    log_values = _log_activated(weight, f"self.{name}")
-    if fold.kind is LayerKind.CATEGORICAL and weight.is_normalised:
-        return _Normalised(name, f"_categorical_table(self.{name}{keep})",
-                           f"_input_table(log_weights[\"{name}\"]{keep})", "softmax", log_values)
+        log_values, rule = f"_binomial_log_probs(self.{name})", "binomial"
+    else:
+        log_values = _log_activated(weight, f"self.{name}")
+        rule = "softmax" if fold.kind is LayerKind.CATEGORICAL and weight.is_normalised else ""
+    if rule:  # EM updates it: also computed from its log-weights
+        return _Normalised(name, f"_input_table({log_values}{keep})",
+                           f"_input_table(log_weights[\"{name}\"]{keep})", rule, log_values)
     flag = "" if weight.is_normalised else ", normalised=False"
     code = f"_input_table({log_values}{keep}{flag})"
     return _Normalised(name, code, code)
@@ -469,10 +471,11 @@ def _runs(items: list[str]) -> str:
     return f"({', '.join(items)})"
 
 
-def _call(target: str, function: str, arguments: list[str], indent: int = 8) -> str:
+def _call(target: str, function: str, arguments: list[str]) -> str:
     """``target = function(arguments)`` in the body of ``_evaluate``, wrapped to the line
     width: one argument per line when the call is too long, and a long tuple argument's
     items packed onto as many lines as they need."""
+    indent = 8  # the body of ``_evaluate``
     line = f"{target} = {function}({', '.join(arguments)})"
     if indent + len(line) <= _LINE_WIDTH:
         return line
@@ -509,22 +512,19 @@ def _describe_fold(fold: Fold) -> str:
     if fold.kind.is_input:
         return (f"depth {fold.depth}: {fold.kind.value} inputs, {n} variables x "
                 f"{fold.num_units} units over {fold.num_values} values")
-    if fold.kind is LayerKind.DENSE:
-        return (f"depth {fold.depth}: {n} dense sum{'s' if n != 1 else ''}, "
-                f"{fold.input_units} -> {fold.num_units} units")
-    if fold.kind is LayerKind.HADAMARD:
-        return (f"depth {fold.depth}: {n} Hadamard product{'s' if n != 1 else ''} of "
-                f"{fold.arity} x {fold.num_units} units")
-    if fold.kind is LayerKind.KRONECKER:
-        return (f"depth {fold.depth}: {n} Kronecker product{'s' if n != 1 else ''} of "
-                f"{fold.arity} x {fold.input_units} units")
-    if fold.kind is LayerKind.STACKED:
-        return (f"depth {fold.depth}: {n} dense sum{'s' if n != 1 else ''} over "
-                f"{fold.arity} x {fold.input_units} -> {fold.num_units} units")
-    if fold.kind is LayerKind.MIXING:
-        plural = "s" if n != 1 else ""
-        return f"depth {fold.depth}: {n} mixing sum{plural} of {fold.arity} x {fold.num_units} units"
-    raise AssertionError(f"no description for {fold.kind} folds")
+    plural = "s" if n != 1 else ""
+    what = {
+        LayerKind.DENSE: f"dense sum{plural}, {fold.input_units} -> {fold.num_units} units",
+        LayerKind.HADAMARD: f"Hadamard product{plural} of {fold.arity} x {fold.num_units} units",
+        LayerKind.KRONECKER: (f"Kronecker product{plural} of {fold.arity} x "
+                              f"{fold.input_units} units"),
+        LayerKind.STACKED: (f"dense sum{plural} over {fold.arity} x {fold.input_units} -> "
+                            f"{fold.num_units} units"),
+        LayerKind.MIXING: f"mixing sum{plural} of {fold.arity} x {fold.num_units} units",
+    }.get(fold.kind)
+    if what is None:
+        raise AssertionError(f"no description for {fold.kind} folds")
+    return f"depth {fold.depth}: {n} {what}"
 
 
 def _parameters(fold: Fold) -> list[_Parameter]:
@@ -565,14 +565,9 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     file_name = Path(spec_file).name
     spec_file_comment = file_name if _SAFE_FILE_NAME.match(file_name) else "<spec>"
 
-    parameters: list[_Parameter] = []
-    constants: list[_Constant] = []
+    parameters = [p for fold in folded.folds for p in _parameters(fold)]
     plan = _Plan(folded)
-    for fold in folded.folds:
-        parameters.extend(_parameters(fold))
     steps = [plan.step(fold) for fold in folded.folds if not fold.kind.is_input]
-    buffers = plan.buffers
-    constants = plan.constants
     o, p = folded.output_fold, folded.output_position
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \
         f"torch.log(h{o}[{p}]) + s{o}[{p}].unsqueeze(-1)"
@@ -630,7 +625,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "is_structured_decomposable": report.is_structured_decomposable,
         "seed": circuit.seed,
         "parameters": parameters,
-        "buffers": buffers,
+        "buffers": plan.buffers,
         "steps": steps,
         "normalised": plan.normalised,
         "dense_tables": plan.dense_tables,
@@ -651,6 +646,6 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "data_dtype": f"self.{parameters[0].name}.dtype" if real else "torch.long",
         "sample_shape": (f"(n, {', '.join(map(str, shape))})" if shape is not None
                          else f"(n, {circuit.num_variables})"),
-        "constants": constants,
+        "constants": plan.constants,
     }
     return _environment().get_template("circuit.py.j2").render(**context)

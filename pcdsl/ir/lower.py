@@ -102,6 +102,8 @@ def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path) -> 
             "learn a tree on images of the model's shape with 'pcc learn chow-liu'")])
     graph = chow_liu_region_graph(tree.parents)
     return replace(graph, source_sha256=hashlib.sha256(data).hexdigest())
+
+
 def structure_region_graph(structure: StructureSpec, num_variables: int) -> RegionGraph:
     """The region graph of a hand-written ``structure`` block, checked to cover all variables."""
     builder = RegionGraphBuilder(num_variables)
@@ -262,16 +264,14 @@ def lower_model(model: ModelSpec) -> Circuit:
                                (out_units, width)))
         if len(outputs) == 1:
             region_layer[region.id] = outputs[0]
+        elif model.mixing == "dense":
+            # One dense sum over the concatenated units of all partitions.
+            width = sum(layers[o].num_units for o in outputs)
+            region_layer[region.id] = add(LayerKind.STACKED, outputs, out_units, origin,
+                                          (out_units, width))
         else:
-            units = num_classes if is_root else sum_units
-            if model.mixing == "dense":
-                # One dense sum over the concatenated units of all partitions.
-                width = sum(layers[o].num_units for o in outputs)
-                region_layer[region.id] = add(LayerKind.STACKED, outputs, units, origin,
-                                              (units, width))
-            else:
-                region_layer[region.id] = add(LayerKind.MIXING, outputs, units, origin,
-                                              (units, len(outputs)))
+            region_layer[region.id] = add(LayerKind.MIXING, outputs, out_units, origin,
+                                          (out_units, len(outputs)))
     return Circuit(
         name=model.name,
         num_variables=model.num_variables,

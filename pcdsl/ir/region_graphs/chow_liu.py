@@ -115,13 +115,19 @@ def maximum_spanning_tree(weights: np.ndarray) -> list[tuple[int, int]]:
     return edges
 
 
-def tree_center(size: int, edges: Sequence[tuple[int, int]], lengths: np.ndarray) -> int:
-    """The variable whose largest distance to any other is smallest (the first on ties),
-    an edge (u, v) being ``lengths[u, v]`` long."""
+def _neighbours(size: int, edges: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """The adjacency lists of an undirected graph given by its edges."""
     neighbours: list[list[int]] = [[] for _ in range(size)]
     for u, v in edges:
         neighbours[u].append(v)
         neighbours[v].append(u)
+    return neighbours
+
+
+def tree_center(size: int, edges: Sequence[tuple[int, int]], lengths: np.ndarray) -> int:
+    """The variable whose largest distance to any other is smallest (the first on ties),
+    an edge (u, v) being ``lengths[u, v]`` long."""
+    neighbours = _neighbours(size, edges)
     eccentricity = np.zeros(size)
     for source in range(size):
         distance = np.full(size, -1.0)
@@ -139,10 +145,7 @@ def tree_center(size: int, edges: Sequence[tuple[int, int]], lengths: np.ndarray
 
 def rooted(size: int, edges: Sequence[tuple[int, int]], root: int) -> tuple[int, ...]:
     """The parent array of a tree given by its edges, rooted at ``root``."""
-    neighbours: list[list[int]] = [[] for _ in range(size)]
-    for u, v in edges:
-        neighbours[u].append(v)
-        neighbours[v].append(u)
+    neighbours = _neighbours(size, edges)
     parents = [-2] * size
     parents[root] = -1
     frontier = [root]
