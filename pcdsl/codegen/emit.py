@@ -48,6 +48,16 @@ class _Step:
 
 
 @dataclass(frozen=True)
+class _Read:
+    """Rows of an input table that a fold reads, looked up before the folds run."""
+
+    name: str  # the variable holding the (h, s) pair
+    variables: str
+    rows: str
+    when_no_table: bool = False  # read only when the dense table of the reader is unused
+
+
+@dataclass(frozen=True)
 class _Constant:
     name: str
     text: str
@@ -106,7 +116,9 @@ class _Plan:
 
     * Input folds are never materialised: ``normalised()`` turns their logits into a
       table of probabilities per (variable, value), rescaled per row, and folds read
-      the rows they need straight from it (``_lookup``).
+      the rows they need straight from it. Every read of one table happens at once, at
+      the start of the pass (``_lookups``), so that backward adds all of their gradients
+      into a single table-sized buffer.
     * A dense fold over inputs alone is itself a table, (members x values) rows of its
       outputs; it is used whenever no gradient is needed (then it is cached) or the
       batch has at least twice as many rows as there are values, so a lookup replaces the
@@ -124,6 +136,7 @@ class _Plan:
         self.constants: list[_Constant] = []
         self.normalised: list[_Normalised] = []
         self.dense_tables: list[_Normalised] = []
+        self.reads: dict[int, list[_Read]] = {}  # input fold -> reads of its table
         bounds: dict[int, set[int]] = {}
         for fold in folded.folds:
             gather = fold.gather
@@ -201,9 +214,30 @@ class _Plan:
                                 (len(positions),))
         rows = self.buffer(f"rows_{name}", [p * _stride(fold) for p in positions],
                            (len(positions),))
-        table = _parameter_name(fold)
-        function = "_gaussian_lookup" if fold.kind is LayerKind.GAUSSIAN else "_lookup"
-        return f"{function}(w[\"{table}\"], data, {variables}, {rows})"
+        if fold.kind is LayerKind.GAUSSIAN:
+            return f"_gaussian_lookup(w[\"{_parameter_name(fold)}\"], data, {variables}, {rows})"
+        return self.read(source, _Read(f"read_{name}", variables, rows))
+
+    def read(self, source: int, read: _Read) -> str:
+        """Register a read of an input fold's table; its variable's name."""
+        self.reads.setdefault(source, []).append(read)
+        return read.name
+
+    def read_statements(self) -> list[str]:
+        """The statements, before the first fold, that look up every table's reads."""
+        statements = []
+        for source, reads in self.reads.items():
+            table = _parameter_name(self.folded.folds[source])
+            names = ", ".join(r.name for r in reads) + ("," if len(reads) == 1 else "")
+            call = f"_lookups(w[\"{table}\"], data, ("
+            if 8 + len(f"{names} = {call}") > _LINE_WIDTH:  # the names wrapped in parentheses
+                lines = textwrap.wrap(names, _LINE_WIDTH - 12, break_on_hyphens=False)
+                names = "(\n" + "".join(" " * 12 + line + "\n" for line in lines) + " " * 8 + ")"
+            entries = "".join(
+                f"\n            {'None if lookup else ' if r.when_no_table else ''}"
+                f"({r.variables}, {r.rows})," for r in reads)
+            statements.append(f"{names} = {call}{entries}\n        ))")
+        return statements
 
     def split_statement(self, source: int) -> str:
         cuts = self.bounds.get(source)
@@ -344,12 +378,11 @@ class _Plan:
         input_rows = self.buffer(f"input_rows_{fold.id}", [p * stride for p in positions],
                                  (len(positions),))
         i = fold.id
+        inputs = self.read(source, _Read(f"read_{i}", variables, input_rows, when_no_table=True))
         code = (f"if lookup:\n"
                 f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})\n"
                 f"        else:\n"
-                f"            inputs = _lookup(w[\"{_parameter_name(input_fold)}\"], data, {variables},\n"
-                f"                             {input_rows})\n"
-                f"            h{i}, s{i} = _dense(*inputs, {weights})")
+                f"            h{i}, s{i} = _dense(*{inputs}, {weights})")
         return _describe_fold(fold) + " (over inputs: a table lookup)", code
 
 
@@ -452,6 +485,9 @@ def _input_entry(fold: Fold, keep_log: bool) -> _Normalised:
     else:
         log_values = _log_activated(weight, f"self.{name}")
         rule = "softmax" if fold.kind is LayerKind.CATEGORICAL and weight.is_normalised else ""
+    if rule == "softmax" and not keep_log:  # normalised, transposed and rescaled at once
+        return _Normalised(name, f"_softmax_table(self.{name})",
+                           f"_input_table(log_weights[\"{name}\"])", rule, log_values)
     if rule:  # EM updates it: also computed from its log-weights
         return _Normalised(name, f"_input_table({log_values}{keep})",
                            f"_input_table(log_weights[\"{name}\"]{keep})", rule, log_values)
@@ -568,6 +604,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     parameters = [p for fold in folded.folds for p in _parameters(fold)]
     plan = _Plan(folded)
     steps = [plan.step(fold) for fold in folded.folds if not fold.kind.is_input]
+    reads = plan.read_statements()  # after the steps, which register them
     o, p = folded.output_fold, folded.output_position
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \
         f"torch.log(h{o}[{p}]) + s{o}[{p}].unsqueeze(-1)"
@@ -627,6 +664,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "parameters": parameters,
         "buffers": plan.buffers,
         "steps": steps,
+        "reads": reads,
         "normalised": plan.normalised,
         "dense_tables": plan.dense_tables,
         "output": output,
