@@ -54,6 +54,7 @@ class _Read:
     name: str  # the variable holding the (h, s) pair
     variables: str
     rows: str
+    weights: str = ""  # the dense sums over the rows, rather than the rows themselves
     when_no_table: bool = False  # read only when the dense table of the reader is unused
 
 
@@ -235,7 +236,7 @@ class _Plan:
                 names = "(\n" + "".join(" " * 12 + line + "\n" for line in lines) + " " * 8 + ")"
             entries = "".join(
                 f"\n            {'None if lookup else ' if r.when_no_table else ''}"
-                f"({r.variables}, {r.rows})," for r in reads)
+                f"({r.variables}, {r.rows}{', ' + r.weights if r.weights else ''})," for r in reads)
             statements.append(f"{names} = {call}{entries}\n        ))")
         return statements
 
@@ -378,11 +379,12 @@ class _Plan:
         input_rows = self.buffer(f"input_rows_{fold.id}", [p * stride for p in positions],
                                  (len(positions),))
         i = fold.id
-        inputs = self.read(source, _Read(f"read_{i}", variables, input_rows, when_no_table=True))
+        sums = self.read(source, _Read(f"read_{i}", variables, input_rows, weights,
+                                       when_no_table=True))
         code = (f"if lookup:\n"
                 f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})\n"
-                f"        else:\n"
-                f"            h{i}, s{i} = _dense(*{inputs}, {weights})")
+                f"        else:  # the sums over the rows read above\n"
+                f"            h{i}, s{i} = {sums}")
         return _describe_fold(fold) + " (over inputs: a table lookup)", code
 
 

@@ -41,18 +41,31 @@ def test_generated_forward_matches_reference(build_module, regions, shape, layer
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-9)
 
 
-@pytest.mark.parametrize("batch", [3, 40])  # the matrix-product and the table paths (V = 7)
-def test_gradients_match_reference(build_module, batch):
-    """Backward through split chunks, lookups, dense tables and the fused Hadamard gives
-    the gradients of the plain log-space definition."""
-    source = """
-        model m {
+@pytest.mark.parametrize("batch,chunk_bytes", [
+    (3, None), (40, None),  # the matrix-product and the table paths (V = 7)
+    (3, 1),  # sums over table rows one member at a time
+])
+@pytest.mark.parametrize("regions,layers", [
+    ("quad_graph", "inputs = categorical(units = 3)\n layers = cp(units = 4)"),
+    ("quad_graph", "inputs = categorical(units = 3)\n layers = cp(units = 4)\n mixing = dense"),
+    ("quad_tree(splits = 4)", "inputs = binomial(units = 3)\n layers = cp_t(units = 3)"),
+    ("quad_graph", "inputs = categorical(units = 2)\n layers = tucker(units = 3)"),
+])
+def test_gradients_match_reference(build_module, monkeypatch, batch, chunk_bytes, regions,
+                                   layers):
+    """Backward through split chunks, table reads (with and without their dense sums),
+    gathers, dense tables, mixing and the fused Hadamard gives the gradients of the plain
+    log-space definition."""
+    source = f"""
+        model m {{
           data = image(channels = 1, height = 4, width = 5, values = 7)
-          inputs = categorical(units = 3)
-          layers = cp(units = 4)
+          regions = {regions}
+          {layers}
           weights = softmax(init = normal(std = 2.0))
-        }"""
+        }}"""
     module = build_module(source)
+    if chunk_bytes is not None:
+        monkeypatch.setattr(module, "_CHUNK_BYTES", chunk_bytes)
     compiled = compile_source(source, "spec.pc").models[0]
     circuit = module.Circuit().double()
     x = torch.randint(7, (batch, 20), generator=torch.Generator().manual_seed(2))
