@@ -55,6 +55,7 @@ class _Read:
     variables: str
     rows: str
     weights: str = ""  # the dense sums over the rows, rather than the rows themselves
+    arity: int = 1  # with weights: the Hadamard products of this many runs of the sums
     when_no_table: bool = False  # read only when the dense table of the reader is unused
 
 
@@ -154,6 +155,23 @@ class _Plan:
                 self.buffer(f"variables_{fold.id}", list(fold.variables), (fold.size,))
             else:
                 self.children(fold)
+        readers: dict[int, int] = {}
+        for fold in folded.folds:
+            for source in set(fold.gather.sources) if fold.gather is not None else ():
+                readers[source] = readers.get(source, 0) + 1
+        # A product fold over the whole output of a dense fold over an input table, its
+        # only reader: both come from the table's rows at once (see ``_Rows``).
+        self.fused = {}
+        for fold in folded.folds:
+            if fold.kind is not LayerKind.HADAMARD or not self.reads_whole_fold(fold):
+                continue
+            dense = folded.folds[fold.gather.sources[0]]
+            if (dense.kind is LayerKind.DENSE and readers.get(dense.id) == 1
+                    and dense.id != folded.output_fold and len(dense.gather.sources) == 1
+                    and dense.gather.sources[0] in self.inputs
+                    and folded.folds[dense.gather.sources[0]].kind.has_table):
+                self.fused[fold.id] = dense.id
+        self.dense_reads: dict[int, _Read] = {}  # fused dense folds' reads, by product fold
         self.leaves = {f.id for f in folded.folds if f.kind is LayerKind.HADAMARD
                        and f.gather is not None and len(f.gather.sources) == 1
                        and f.gather.sources[0] in self.inputs}
@@ -236,7 +254,8 @@ class _Plan:
                 names = "(\n" + "".join(" " * 12 + line + "\n" for line in lines) + " " * 8 + ")"
             entries = "".join(
                 f"\n            {'None if lookup else ' if r.when_no_table else ''}"
-                f"({r.variables}, {r.rows}{', ' + r.weights if r.weights else ''})," for r in reads)
+                f"({r.variables}, {r.rows}{', ' + r.weights if r.weights else ''}"
+                f"{f', {r.arity}' if r.arity > 1 else ''})," for r in reads)
             statements.append(f"{names} = {call}{entries}\n        ))")
         return statements
 
@@ -284,6 +303,13 @@ class _Plan:
             # The products of the runs of one whole fold: one fused function.
             (source,) = gather.sources
             code = f"h{i}, s{i} = _hadamard_runs(h{source}, s{source}, arity={gather.arity})"
+            if i in self.fused:
+                read = self.read(self.folded.folds[self.fused[i]].gather.sources[0],
+                                 replace(self.dense_reads[i], name=f"read_{i}",
+                                         arity=gather.arity))
+                code = (f"if lookup:\n            {code}\n"
+                        f"        else:  # with the sums below them, from the rows read above\n"
+                        f"            h{i}, s{i} = {read}")
             return _describe_fold(fold), code
         if gather.slice_start is not None and gather.sources[0] not in self.inputs:
             (source,) = gather.sources
@@ -379,8 +405,13 @@ class _Plan:
         input_rows = self.buffer(f"input_rows_{fold.id}", [p * stride for p in positions],
                                  (len(positions),))
         i = fold.id
-        sums = self.read(source, _Read(f"read_{i}", variables, input_rows, weights,
-                                       when_no_table=True))
+        read = _Read(f"read_{i}", variables, input_rows, weights, when_no_table=True)
+        product = next((p for p, d in self.fused.items() if d == i), None)
+        if product is not None:  # computed with the products that read it
+            self.dense_reads[product] = read
+            code = f"if lookup:\n            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})"
+            return _describe_fold(fold) + " (over inputs: a table lookup)", code
+        sums = self.read(source, read)
         code = (f"if lookup:\n"
                 f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})\n"
                 f"        else:  # the sums over the rows read above\n"
@@ -649,7 +680,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
             f'"{_parameter_name(f)}", ' for f in folded.folds
             if f.kind.is_sum and f.weight is not None and f.weight.is_signed).rstrip(" ") + ")",
         "lookup_rule": ("False" if real
-                        else "not torch.is_grad_enabled() or x.shape[0] >= 2 * NUM_VALUES"),
+                        else "keep or not torch.is_grad_enabled() or x.shape[0] >= 2 * NUM_VALUES"),
         "region_graph_sha256": circuit.region_graph.source_sha256,
         "image_shape": repr(shape),
         "image_input_shapes": repr(tuple(image_input_shapes)),
