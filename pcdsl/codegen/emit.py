@@ -406,14 +406,15 @@ class _Plan:
                                  (len(positions),))
         i = fold.id
         read = _Read(f"read_{i}", variables, input_rows, weights, when_no_table=True)
+        looked_up = (f"if lookup:\n"
+                     f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})")
         product = next((p for p, d in self.fused.items() if d == i), None)
-        if product is not None:  # computed with the products that read it
+        if product is not None:  # else computed with the products that read it
             self.dense_reads[product] = read
-            code = f"if lookup:\n            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})"
-            return _describe_fold(fold) + " (over inputs: a table lookup)", code
+            return _describe_fold(fold) + " (over inputs: a table lookup, or fused below)", \
+                looked_up
         sums = self.read(source, read)
-        code = (f"if lookup:\n"
-                f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})\n"
+        code = (f"{looked_up}\n"
                 f"        else:  # the sums over the rows read above\n"
                 f"            h{i}, s{i} = {sums}")
         return _describe_fold(fold) + " (over inputs: a table lookup)", code

@@ -75,3 +75,30 @@ def test_gradients_match_reference(build_module, monkeypatch, batch, chunk_bytes
     reference_log_likelihood(compiled.circuit, compiled.folded, circuit, x).sum().backward()
     for name, p in circuit.named_parameters():
         torch.testing.assert_close(got[name], p.grad, rtol=1e-8, atol=1e-10, msg=name)
+
+
+def test_values_beyond_float32_range_stay_exact(build_module):
+    """A value to which every unit gives a probability below float32's range (e^-200) is
+    still looked up exactly, its table row rescaled in log space: finite log-likelihoods
+    equal to float64's, and finite gradients."""
+    import copy
+
+    source = """
+        model m {
+          data = image(channels = 1, height = 2, width = 3, values = 5)
+          inputs = categorical(units = 3)
+          layers = cp(units = 4)
+        }"""
+    module = build_module(source)
+    circuit = module.Circuit()
+    with torch.no_grad():
+        circuit.categorical_0[..., 0] = -200.0
+    x = torch.randint(5, (12, 6), generator=torch.Generator().manual_seed(3))
+    x[:, 0] = 0
+    want = copy.deepcopy(circuit).double()(x)
+    got = circuit(x)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-3)
+    got.sum().backward()
+    for name, p in circuit.named_parameters():
+        assert torch.isfinite(p.grad).all(), name
