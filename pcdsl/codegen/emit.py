@@ -45,6 +45,7 @@ class _Step:
     comment: str
     code: str
     split: str  # the statement splitting this fold's output into the chunks others read
+    release: str = ""  # the statement dropping the names no later statement reads
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,32 @@ class _Plan:
 
     def step(self, fold: Fold) -> _Step:
         comment, code = self.statement(fold)
+        # Every fold's output is also recorded in ``outputs`` (kept only for sampling).
+        code = re.sub(rf"(?<!\w)h{fold.id}, s{fold.id} = ",
+                      f"h{fold.id}, s{fold.id} = outputs[{fold.id}] = ", code)
         return _Step(comment, code, self.split_statement(fold.id))
+
+    def released(self, steps: list[_Step], output: str) -> list[_Step]:
+        """The steps with ``del`` statements for the names that no later statement (nor the
+        result ``output``) reads, so that a pass without gradients holds only the outputs
+        still to be read: a name would otherwise keep its tensor until the pass returns.
+        Outputs of dense folds computed with their products exist only in lookup mode and
+        are dropped inside it."""
+        name = re.compile(r"(?<!\w)(?:hc?\d+|sc?\d+|read_\w+)(?!\w)")
+        fused = {f"{v}{d}" for d in self.fused.values() for v in "hs"}
+        last: dict[str, int] = {}
+        for k, step in enumerate(steps):
+            for found in name.findall(step.code + "\n" + step.split):
+                last[found] = k
+        for found in name.findall(output):
+            last.pop(found, None)
+        released = []
+        for k, step in enumerate(steps):
+            dead = sorted((n for n, at in last.items() if at == k and n not in fused),
+                          key=lambda n: (n.startswith("read_"), n[1:2] == "c", n))
+            release = f"del {', '.join(dead)}" if dead else ""
+            released.append(replace(step, release=release))
+        return released
 
     def statement(self, fold: Fold) -> tuple[str, str]:
         """The comment and the code computing a fold's output (h, s)."""
@@ -307,7 +333,7 @@ class _Plan:
                 read = self.read(self.folded.folds[self.fused[i]].gather.sources[0],
                                  replace(self.dense_reads[i], name=f"read_{i}",
                                          arity=gather.arity))
-                code = (f"if lookup:\n            {code}\n"
+                code = (f"if lookup:\n            {code}\n            del h{source}, s{source}\n"
                         f"        else:  # with the sums below them, from the rows read above\n"
                         f"            h{i}, s{i} = {read}")
             return _describe_fold(fold), code
@@ -642,6 +668,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     o, p = folded.output_fold, folded.output_position
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \
         f"torch.log(h{o}[{p}]) + s{o}[{p}].unsqueeze(-1)"
+    steps = plan.released(steps, output)
     shape = circuit.image_shape
     real = circuit.domain == "real"
     values = "real values" if real else f"{circuit.num_values} values"
@@ -713,7 +740,6 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
                      f'{repr(_parameter_name(f)) if f.weight is not None else None}, '
                      f'{f.input_units})'.replace("'", '"')
                      for f in reversed(folded.folds) if not f.kind.is_input],
-        "kept": [f.id for f in folded.folds if not f.kind.is_input],
         "first_parameter": parameters[0].name,
         "data_dtype": f"self.{parameters[0].name}.dtype" if real else "torch.long",
         "sample_shape": (f"(n, {', '.join(map(str, shape))})" if shape is not None
