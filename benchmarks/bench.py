@@ -147,6 +147,7 @@ class Settings:
     quiet_wait_s: float  # before each measurement, wait up to this long for an idle machine
     retries: int  # re-runs of a timing measurement disturbed by other processes
     quick: bool
+    torch_compile: bool = False  # pcdsl's module through torch.compile (the opt-in path)
 
     def batch_for(self, config: BenchConfig) -> int:
         if self.batch is not None:
@@ -270,6 +271,8 @@ def _worker_train_or_eval(payload: Json) -> Json:
     device = payload["device"]
     model, info = _build_model(payload)
     model = model.to(device=device, dtype=torch.float32)
+    if payload.get("torch_compile"):
+        model = torch.compile(model)
     generator = torch.Generator().manual_seed(DATA_SEED)
     x = torch.randint(NUM_VALUES, (payload["batch"], NUM_VARIABLES), generator=generator).to(device)
     sync = _synchronizer(device)
@@ -549,7 +552,8 @@ def _measure_side(out: Json, impl: str, config: BenchConfig, settings: Settings,
                   base: Json) -> None:
     """Fill ``out`` with the compile, train and eval measurements of one implementation,
     each in fresh worker processes; a failed measurement is recorded as an error."""
-    common = {**base, "threads": settings.threads, "device": settings.device}
+    common = {**base, "threads": settings.threads, "device": settings.device,
+              "torch_compile": settings.torch_compile and impl == "pcdsl"}
     try:
         runs = []
         for _ in range(settings.compile_repeats):
@@ -745,6 +749,9 @@ def _header(report: Json) -> list[str]:
         f"least {min(MIN_TIMED_STEPS, settings['steps'])}); every measurement in a fresh process"
         + ("; --quick" if settings["quick"] else ""),
     ]
+    if settings.get("torch_compile"):
+        lines.append("pcdsl's module ran through torch.compile (the opt-in path); its warm-up "
+                     "steps compiled it")
     if settings["quiet_wait_s"] or settings["retries"]:
         lines.append(f"before each measurement, waited up to {settings['quiet_wait_s']:g} s for "
                      "other processes to leave the CPU idle; re-ran a disturbed timing up to "
@@ -903,6 +910,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="re-run a timing measurement this many times while other processes "
                         "disturb it, keeping the least disturbed (default 1, --quick 0)")
     parser.add_argument("--quick", action="store_true", help="few steps, small batches: a smoke test")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="run pcdsl's module through torch.compile (its opt-in path; the "
+                        "warm-up steps include compiling, which takes minutes for training)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead")
     parser.add_argument("--worker", metavar="PAYLOAD", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
@@ -936,7 +946,7 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         compile_repeats=pick(arguments.compile_repeats, 3, 1),
         sgemm_size=pick(arguments.sgemm_size, 4096, 2048), timeout_s=arguments.timeout,
         quiet_wait_s=pick(arguments.quiet_wait, 15.0, 0.0), retries=pick(arguments.retries, 1, 0),
-        quick=quick)
+        quick=quick, torch_compile=arguments.torch_compile)
 
 
 def cuda_unavailable_reason() -> str | None:

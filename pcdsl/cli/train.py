@@ -19,6 +19,7 @@ from pcdsl.cli.common import (
     positive,
 )
 from pcdsl.diagnostics import CompileError
+from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
 
 
 def _number(text: str) -> float:
@@ -85,7 +86,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=positive, default=10, help="epochs (default 10)")
     train.add_argument("--batch-size", type=positive, default=256,
                        help="global batch size (default 256)")
-    train.add_argument("--optimizer", choices=("adam", "em"), default="adam",
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                        help="adam (gradient) or em (mini-batch EM); default adam")
     train.add_argument("--lr", type=_positive_float, default=0.01,
                        help="Adam's learning rate (default 0.01)")
@@ -112,6 +113,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="samples drawn into samples.png at the end (default 64; 0: none)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's)")
+    train.add_argument("--compile", choices=COMPILE_MODES, default="off",
+                       help="run these passes through torch.compile (needs a C++ compiler on "
+                       "a CPU; the first pass compiles for a while): the test-set "
+                       "evaluations, the training steps (adam), or all (default off)")
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser(
@@ -126,6 +131,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch-size", type=positive, default=1024,
                           help="batch size (default 1024)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--compile", action="store_true",
+                          help="evaluate through torch.compile (faster once compiled; needs a "
+                          "C++ compiler on a CPU)")
     evaluate.set_defaults(run=run_eval)
 
 
@@ -203,13 +211,16 @@ def run_train(args: argparse.Namespace) -> int:
         return error(f"{args.file}: {exc}")
     model_name = model_name or Path(args.file).stem
     out = args.out or os.path.join("runs", f"{model_name}-{args.dataset}-{args.optimizer}")
+    if args.compile in ("train", "all") and args.optimizer != "adam":
+        return error(f"--compile {args.compile} needs --optimizer adam: EM's step runs the "
+                     "module's upward pass itself (--compile eval compiles the evaluations)")
     config = TrainConfig(
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, em_step_size=args.em_step_size,
         em_pseudo_count=args.em_pseudo_count, em_step_decay=args.em_step_decay,
         seed=args.seed, device=device, out=out, eval_batch_size=args.eval_batch_size,
         train_limit=args.train_limit, test_limit=args.test_limit, samples=max(0, args.samples),
-        progress=not args.no_progress and sys.stderr.isatty())
+        progress=not args.no_progress and sys.stderr.isatty(), compile=args.compile)
     try:
         result = train(source, config, splits[0], splits[1], resume=args.resume)
     except (TrainingError, CheckpointError) as exc:
@@ -246,6 +257,10 @@ def run_eval(args: argparse.Namespace) -> int:
         check_split(circuit, split)
     except TrainingError as exc:
         return error(str(exc))
+    if args.compile:
+        import torch
+
+        circuit = torch.compile(circuit)
     avg, bpd, accuracy = evaluate(circuit, split, args.batch_size, device)
     facts = {"checkpoint": args.checkpoint, "dataset": args.dataset, "split": args.split,
              "images": len(split), "avg_ll": avg, "bpd": bpd}

@@ -55,8 +55,8 @@ from pcdsl.runtime.checkpoint import (
 )
 from pcdsl.runtime.data import Split
 from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
+from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
 
-OPTIMIZERS = ("adam", "em")
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
 
@@ -85,10 +85,16 @@ class TrainConfig:
     test_limit: int | None = None
     samples: int = 64  # images in samples.png (0: none)
     progress: bool = True
+    compile: str = "off"  # one of COMPILE_MODES
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, found '{self.optimizer}'")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}, found '{self.compile}'")
+        if self.compile in ("train", "all") and self.optimizer != "adam":
+            raise ValueError("compiling the training steps needs the adam optimizer: EM's "
+                             "step runs the module's upward pass itself")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
@@ -370,6 +376,10 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
         except EMNotSupported as exc:
             raise TrainingError(str(exc)) from None
 
+    if config.compile in ("train", "all"):
+        model = torch.compile(model)
+    evaluated = torch.compile(circuit) if config.compile in ("eval", "all") else circuit
+
     history: list[EpochMetrics] = []
     start = 0
     if resume:
@@ -414,7 +424,7 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
         nll_sum, seen = _sum_over_ranks(nll_sum, seen, device=device)
         train_nll = nll_sum / max(seen, 1)
         eval_began = time.perf_counter()
-        test_ll, test_bpd, accuracy = evaluate(circuit, test_split, config.eval_batch_size,
+        test_ll, test_bpd, accuracy = evaluate(evaluated, test_split, config.eval_batch_size,
                                                device, config.progress, ranks)
         metrics = EpochMetrics(
             epoch=epoch, train_nll=train_nll,

@@ -89,3 +89,10 @@ def test_unavailable_device(spec, root, capsys):
         pytest.skip("a CUDA device is present")
     assert main(["train", str(spec), "--data-root", str(root), "--device", "cuda"]) == 2
     assert "--device cuda" in capsys.readouterr().err
+
+
+def test_compiled_training_needs_adam(spec, root, capsys):
+    status = main(["train", str(spec), "--data-root", str(root), "--optimizer", "em",
+                   "--compile", "train", "--device", "cpu"])
+    assert status != 0
+    assert "--compile train needs --optimizer adam" in capsys.readouterr().err

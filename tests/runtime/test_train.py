@@ -106,3 +106,25 @@ def test_several_classes_train_on_their_labels(tmp_path, data):
 
 def test_bits_per_dimension():
     assert bits_per_dimension(-784 * math.log(2), 784) == pytest.approx(1.0)
+
+
+def test_compiled_passes_give_the_eager_results(tmp_path, source, data):
+    """``compile="all"`` runs the Adam steps and the evaluations through torch.compile: the
+    same history as eager training, to rounding (skipped where torch cannot compile)."""
+    import shutil
+
+    if shutil.which("g++") is None and shutil.which("clang++") is None:
+        pytest.skip("torch.compile needs a C++ compiler on a CPU")
+    config = replace(CONFIG, epochs=2, samples=0, out=None)
+    eager = train(source, config, *data, log=_quiet)
+    compiled = train(source, replace(config, compile="all"), *data, log=_quiet)
+    for a, b in zip(eager.history, compiled.history):
+        assert b.train_nll == pytest.approx(a.train_nll, rel=1e-4)
+        assert b.test_bpd == pytest.approx(a.test_bpd, rel=1e-4)
+
+
+def test_compile_modes_are_checked():
+    with pytest.raises(ValueError, match="compile must be one of"):
+        replace(CONFIG, compile="fast")
+    with pytest.raises(ValueError, match="needs the adam optimizer"):
+        replace(CONFIG, compile="train", optimizer="em")
