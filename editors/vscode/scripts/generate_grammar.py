@@ -31,7 +31,8 @@ def grammar() -> dict:
     kinds = [k.name for k in schema.KINDS]
     settings = [s.key for s in schema.SETTINGS]
     choices = [str(c) for s in schema.SETTINGS for c in (s.choices or ())]
-    choices += [str(c) for k in schema.KINDS for o in k.options if o.type == "name" for c in (o.choices or ())]
+    choices += [str(c) for k in schema.KINDS for o in k.options if o.type == "name"
+                for c in (o.choices or ())]
     return {
         "$schema": "https://raw.githubusercontent.com/martinring/tmlanguage/master/tmlanguage.json",
         "name": "pc",
@@ -74,7 +75,8 @@ def grammar() -> dict:
             ]},
             "call": {
                 "begin": rf"\b({NAME})\s*(\()",
-                "beginCaptures": {"1": {"name": "entity.name.function.pc", "patterns": [{"include": "#kinds"}]},
+                "beginCaptures": {"1": {"name": "entity.name.function.pc",
+                                        "patterns": [{"include": "#kinds"}]},
                                   "2": {"name": "punctuation.section.arguments.begin.pc"}},
                 "end": r"\)",
                 "endCaptures": {"0": {"name": "punctuation.section.arguments.end.pc"}},
