@@ -162,7 +162,7 @@ class _Plan:
                 readers[source] = readers.get(source, 0) + 1
         # A product fold over the whole output of a dense fold over an input table, its
         # only reader: both come from the table's rows at once (see ``_Rows``).
-        self.fused = {}
+        self.fused: dict[int, int] = {}  # product fold -> the dense fold it is computed with
         for fold in folded.folds:
             if fold.kind is not LayerKind.HADAMARD or not self.reads_whole_fold(fold):
                 continue
