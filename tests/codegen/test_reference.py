@@ -48,14 +48,15 @@ def test_generated_forward_matches_reference(build_module, regions, shape, layer
 @pytest.mark.parametrize("regions,layers", [
     ("quad_graph", "inputs = categorical(units = 3)\n layers = cp(units = 4)"),
     ("quad_graph", "inputs = categorical(units = 3)\n layers = cp(units = 4)\n mixing = dense"),
+    ("quad_tree(splits = 2)", "inputs = categorical(units = 2)\n layers = cp(units = 3)"),
     ("quad_tree(splits = 4)", "inputs = binomial(units = 3)\n layers = cp_t(units = 3)"),
     ("quad_graph", "inputs = categorical(units = 2)\n layers = tucker(units = 3)"),
 ])
 def test_gradients_match_reference(build_module, monkeypatch, batch, chunk_bytes, regions,
                                    layers):
-    """Backward through split chunks, table reads (with and without their dense sums),
-    gathers, dense tables, mixing and the fused Hadamard gives the gradients of the plain
-    log-space definition."""
+    """Backward through split chunks, table reads (alone, with their dense sums, and with
+    those sums' products), gathers, dense tables, mixing and the fused Hadamard gives the
+    gradients of the plain log-space definition."""
     source = f"""
         model m {{
           data = image(channels = 1, height = 4, width = 5, values = 7)
