@@ -287,9 +287,6 @@ class _Plan:
 
     def step(self, fold: Fold) -> _Step:
         comment, code = self.statement(fold)
-        # Every fold's output is also recorded in ``outputs`` (kept only for sampling).
-        code = re.sub(rf"(?<!\w)h{fold.id}, s{fold.id} = ",
-                      f"h{fold.id}, s{fold.id} = outputs[{fold.id}] = ", code)
         return _Step(comment, code, self.split_statement(fold.id))
 
     def released(self, steps: list[_Step], output: str) -> list[_Step]:
@@ -328,14 +325,14 @@ class _Plan:
         if self.reads_whole_fold(fold) and gather.sources[0] not in self.inputs:
             # The products of the runs of one whole fold: one fused function.
             (source,) = gather.sources
-            code = f"h{i}, s{i} = _hadamard_runs(h{source}, s{source}, arity={gather.arity})"
+            code = f"{_output(i)} = _hadamard_runs(h{source}, s{source}, arity={gather.arity})"
             if i in self.fused:
                 read = self.read(self.folded.folds[self.fused[i]].gather.sources[0],
                                  replace(self.dense_reads[i], name=f"read_{i}",
                                          arity=gather.arity))
                 code = (f"if lookup:\n            {code}\n            del h{source}, s{source}\n"
                         f"        else:  # with the sums below them, from the rows read above\n"
-                        f"            h{i}, s{i} = {read}")
+                        f"            {_output(i)} = {read}")
             return _describe_fold(fold), code
         if gather.slice_start is not None and gather.sources[0] not in self.inputs:
             (source,) = gather.sources
@@ -355,7 +352,7 @@ class _Plan:
             raise AssertionError(f"no code for {fold.kind} folds")
         if weights:
             arguments.append(weights)
-        code = _call(f"h{i}, s{i}", function, arguments)
+        code = _call(_output(i), function, arguments)
         return _describe_fold(fold), code
 
     def gathered(self, fold: Fold) -> str:
@@ -403,7 +400,7 @@ class _Plan:
         i = fold.id
         function = ("_gaussian_leaf_product" if input_fold.kind is LayerKind.GAUSSIAN
                     else "_leaf_product")
-        code = (f"h{i}, s{i} = {function}(w[\"{_parameter_name(input_fold)}\"], data, "
+        code = (f"{_output(i)} = {function}(w[\"{_parameter_name(input_fold)}\"], data, "
                 f"{variables}, {rows})")
         return _describe_fold(fold) + " (leaf: in log space)", code
 
@@ -416,7 +413,7 @@ class _Plan:
         input_fold = self.folded.folds[source]
         positions = list(gather.index[0])
         if not input_fold.kind.has_table:  # gaussian inputs: densities, then the sums
-            code = _call(f"h{fold.id}, s{fold.id}", "_dense",
+            code = _call(_output(fold.id), "_dense",
                          [f"*{self.lookup(source, positions, str(fold.id))}", weights])
             return _describe_fold(fold), code
         stride = _stride(input_fold)
@@ -433,7 +430,8 @@ class _Plan:
         i = fold.id
         read = _Read(f"read_{i}", variables, input_rows, weights, when_no_table=True)
         looked_up = (f"if lookup:\n"
-                     f"            h{i}, s{i} = _lookup(w[\"{table}\"], data, {variables}, {own_rows})")
+                     f"            {_output(i)} = _lookup(w[\"{table}\"], data, {variables}, "
+                     f"{own_rows})")
         product = next((p for p, d in self.fused.items() if d == i), None)
         if product is not None:  # else computed with the products that read it
             self.dense_reads[product] = read
@@ -442,7 +440,7 @@ class _Plan:
         sums = self.read(source, read)
         code = (f"{looked_up}\n"
                 f"        else:  # the sums over the rows read above\n"
-                f"            h{i}, s{i} = {sums}")
+                f"            {_output(i)} = {sums}")
         return _describe_fold(fold) + " (over inputs: a table lookup)", code
 
 
@@ -598,6 +596,12 @@ def _call(target: str, function: str, arguments: list[str]) -> str:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _output(i: int) -> str:
+    """The targets a fold's statement assigns: its output's names, and its entry in
+    ``outputs`` (a dictionary that keeps it only for sampling)."""
+    return f"h{i}, s{i} = outputs[{i}]"
 
 
 def _describe_fold(fold: Fold) -> str:
