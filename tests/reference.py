@@ -5,12 +5,19 @@ circuit: every activation, input distribution and layer written out from its def
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 
 from pcdsl.ir.circuit import Circuit, LayerKind, Weight
 from pcdsl.passes.fold import FoldedCircuit
+
+
+def all_states(num_variables: int, num_values: int) -> torch.Tensor:
+    """Every joint state of ``num_variables`` variables with ``num_values`` values each,
+    (num_values ** num_variables, num_variables), for sums by brute-force enumeration."""
+    return torch.tensor(list(itertools.product(range(num_values), repeat=num_variables)))
 
 
 def activated(weight: Weight, parameter: torch.Tensor) -> torch.Tensor:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
+
+from tests.reference import all_states
 
 SPEC = """model m { data = image(channels = 1, height = 2, width = 2, values = 3)
                    inputs = categorical(units = 3) layers = cp(units = 3)
@@ -18,7 +18,7 @@ def circuit(build_module):
 
 
 def test_each_class_is_a_normalised_distribution(circuit):
-    states = torch.tensor(list(itertools.product(range(3), repeat=4)))
+    states = all_states(4, 3)
     with torch.no_grad():
         ll = circuit(states)
     assert ll.shape == (81, 3)
@@ -28,7 +28,7 @@ def test_each_class_is_a_normalised_distribution(circuit):
 
 
 def test_marginals_and_samples_per_class(circuit):
-    states = torch.tensor(list(itertools.product(range(3), repeat=4)))
+    states = all_states(4, 3)
     observed = torch.tensor([True, False, False, True])
     with torch.no_grad():
         joint = circuit(states)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
+
+from tests.reference import all_states
 
 GENERAL = {
     "quad_graph": """model m { data = image(channels = 1, height = 2, width = 2, values = 3)
@@ -36,7 +36,7 @@ DETERMINISTIC = """model m { data = image(channels = 1, height = 2, width = 3, v
 def completions(x: torch.Tensor, observed: torch.Tensor, num_values: int) -> torch.Tensor:
     free = int((~observed).sum())
     rows = x.repeat(num_values ** free, 1)
-    rows[:, ~observed] = torch.tensor(list(itertools.product(range(num_values), repeat=free)))
+    rows[:, ~observed] = all_states(free, num_values)
     return rows
 
 

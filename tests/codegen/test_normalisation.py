@@ -3,10 +3,10 @@ over every joint state of a small model gives 1 (float64, random weights)."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
+
+from tests.reference import all_states
 
 SPECS = {
     "quad_graph 1x2x2 v3": ("image(channels = 1, height = 2, width = 2, values = 3)",
@@ -36,10 +36,6 @@ SPECS = {
     "quad_tree4 2x2x2 v2": ("image(channels = 2, height = 2, width = 2, values = 2)",
                             "quad_tree(splits = 4)", 8, 2),
 }
-
-
-def all_states(num_variables: int, num_values: int) -> torch.Tensor:
-    return torch.tensor(list(itertools.product(range(num_values), repeat=num_variables)))
 
 
 @pytest.mark.parametrize("layers", ["cp", "cp_t", "tucker"])

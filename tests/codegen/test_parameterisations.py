@@ -6,13 +6,11 @@ softmax-normalised parameters."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 
 from pcdsl.driver import compile_source
-from tests.reference import assert_agrees_with_reference, reference_log_likelihood
+from tests.reference import all_states, assert_agrees_with_reference, reference_log_likelihood
 
 IMAGE = "image(channels = 2, height = 2, width = 2, values = 3)"
 
@@ -50,10 +48,6 @@ def source(config: str, data: str = IMAGE, regions: str = "quad_graph") -> str:
     return f"model m {{\n data = {data}\n regions = {regions}\n {body}\n seed = 5\n}}"
 
 
-def states(num_variables: int, num_values: int) -> torch.Tensor:
-    return torch.tensor(list(itertools.product(range(num_values), repeat=num_variables)))
-
-
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_forward_and_marginals_match_the_definitions(build_module, config):
     text = source(config)
@@ -72,7 +66,7 @@ def test_total_mass_is_the_partition_function(build_module, config):
     module = build_module(source(config))
     circuit = module.Circuit().double()
     with torch.no_grad():
-        total = torch.logsumexp(circuit(states(8, 3)), 0)
+        total = torch.logsumexp(circuit(all_states(8, 3)), 0)
         log_z = circuit.log_partition()
     torch.testing.assert_close(total, log_z, rtol=1e-9, atol=1e-9)
     if module.IS_NORMALISED:
@@ -138,7 +132,7 @@ def test_negative_weights_are_computed_and_refused_by_sampling(build_module):
     module = build_module(text)
     compiled = compile_source(text, "spec.pc").models[0]
     circuit = module.Circuit().double()
-    x = states(4, 3)
+    x = all_states(4, 3)
     with torch.no_grad():
         ll = circuit(x)
         value = reference_log_likelihood(compiled.circuit, compiled.folded, circuit, x,
@@ -162,7 +156,7 @@ def test_unnormalised_sampling_follows_the_normalised_distribution(build_module)
     module = build_module("""model m { data = image(height = 1, width = 2, values = 3)
         inputs = embedding(units = 2) layers = cp(units = 2) weights = softplus seed = 4 }""")
     circuit = module.Circuit().double()
-    every = states(2, 3)
+    every = all_states(2, 3)
     with torch.no_grad():
         probabilities = torch.exp(circuit(every) - circuit.log_partition())
     samples = circuit.sample(20000, generator=torch.Generator().manual_seed(0)).view(-1, 2)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
+
+from tests.reference import all_states
 
 SPECS = {
     "quad_graph": """model m { data = image(channels = 1, height = 2, width = 3, values = 3)
@@ -29,10 +29,6 @@ SPECS = {
 }
 
 
-def states(num_variables: int, num_values: int) -> torch.Tensor:
-    return torch.tensor(list(itertools.product(range(num_values), repeat=num_variables)))
-
-
 @pytest.fixture(params=sorted(SPECS))
 def circuit(request, build_module):
     return build_module(SPECS[request.param]).Circuit(seed=3).double()
@@ -40,7 +36,7 @@ def circuit(request, build_module):
 
 def test_marginals_equal_sums_over_completions(circuit):
     d, v = circuit.num_variables, circuit.num_values
-    every = states(d, v)
+    every = all_states(d, v)
     with torch.no_grad():
         joint = circuit(every)
     generator = torch.Generator().manual_seed(0)
@@ -56,7 +52,7 @@ def test_marginals_equal_sums_over_completions(circuit):
 
 
 def test_forward_is_the_fully_observed_marginal(circuit):
-    x = states(circuit.num_variables, circuit.num_values)[:20]
+    x = all_states(circuit.num_variables, circuit.num_values)[:20]
     with torch.no_grad():
         full = circuit.log_marginal(x, torch.ones(circuit.num_variables, dtype=torch.bool))
         torch.testing.assert_close(full, circuit(x))
@@ -83,7 +79,7 @@ def test_conditionals_sum_to_one_over_query_states(circuit):
     evidence[-2:] = True
     base = torch.randint(v, (d,), generator=torch.Generator().manual_seed(1))
     rows = base.repeat(v * v, 1)
-    rows[:, :2] = states(2, v)
+    rows[:, :2] = all_states(2, v)
     with torch.no_grad():
         conditional = circuit.log_conditional(rows, query, evidence)
     assert abs(torch.logsumexp(conditional, 0).item()) < 1e-9
@@ -131,7 +127,7 @@ def test_cached_parameters_follow_updates(build_module):
     optimiser step, a load) must invalidate them, and a cache filled by one kind of call
     must serve every other."""
     circuit = build_module(SPECS["quad_graph"]).Circuit().double()
-    x = states(6, 3)[::7]
+    x = all_states(6, 3)[::7]
     with torch.no_grad():
         circuit.normalised(dense_tables=False)  # fill the cache without dense tables
         before = circuit(x)

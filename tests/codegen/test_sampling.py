@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
+
+from tests.reference import all_states
 
 SPECS = {
     "quad_graph": """model m { data = image(channels = 1, height = 2, width = 2, values = 3)
@@ -53,7 +53,7 @@ def circuit(request, build_module):
 
 def test_sample_frequencies_match_probabilities(circuit):
     d, v = circuit.num_variables, circuit.num_values
-    every = torch.tensor(list(itertools.product(range(v), repeat=d)))
+    every = all_states(d, v)
     with torch.no_grad():
         probabilities = circuit(every).exp()
     samples = circuit.sample(SAMPLES, generator=torch.Generator().manual_seed(0))
@@ -70,7 +70,7 @@ def test_conditional_sample_frequencies(circuit):
     observed[0] = True
     observed[-1] = True
     evidence = torch.tensor([2] + [0] * (d - 2) + [1])
-    every = torch.tensor(list(itertools.product(range(v), repeat=d)))
+    every = all_states(d, v)
     consistent = every[(every[:, observed] == evidence[observed]).all(-1)]
     with torch.no_grad():
         conditional = circuit(consistent).exp()
