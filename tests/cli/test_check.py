@@ -11,7 +11,7 @@ import pytest
 
 from pcdsl.cli.check import escape_data, escape_property, github_annotation
 from pcdsl.diagnostics import Diagnostic, Severity, Span
-from tests.cli.helpers import pcc
+from tests.cli.helpers import in_tmp, pcc, write  # noqa: F401 (in_tmp: autouse)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.pc"))
@@ -30,18 +30,6 @@ BROKEN_PLACES = [(3, 24, "range"), (4, 33, "type"), (5, 3, "unknown-name")]
 
 WARNS = "const UNUSED = 1\nmodel m { data = image(height = 2, width = 2) }\n"
 ANNOTATION = re.compile(r"^::(?P<level>error|warning|notice) (?P<properties>[^:]*)::(?P<message>.*)$")
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PCDSL_DEBUG", raising=False)
-    return tmp_path
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
 
 
 def annotations(out: str) -> list[dict]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pcdsl.driver import compile_source
-from tests.cli.helpers import pcc
+from tests.cli.helpers import in_tmp, pcc, write  # noqa: F401 (in_tmp: autouse)
 from tests.codegen.test_dot import parse_dot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,18 +33,6 @@ NOT_SMOOTH = """model bad {
 }
 """
 HAS_DOT = shutil.which("dot") is not None
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PCDSL_DEBUG", raising=False)
-    return tmp_path
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
 
 
 def fake_dot(folder: Path, script: str, monkeypatch) -> None:
