@@ -4,23 +4,70 @@ diagnostics and one-line errors."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from pcdsl.diagnostics import CompileError, Diagnostic, render
+from pcdsl.diagnostics import CompileError, Diagnostic, closest, render
 
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES_HELP = ("Exit codes: 0 success, 1 diagnostics (errors in a spec), 2 usage or "
-                   "unreadable file, checkpoint or data set, 3 internal error")
+                   "unreadable file, checkpoint or data set, 3 internal error, 130 interrupted")
+
+# argparse's wording for a value outside ``choices`` (Python 3.11 and 3.12).
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.*)\)$")
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors exit 2 without a traceback."""
+    """An argument parser whose usage errors exit 2 without a traceback, name the command
+    they are about (a subcommand's unknown flag gets that subcommand's usage, not the top
+    level's) and suggest the closest flag or choice.
+
+    Abbreviated flags are not accepted (``allow_abbrev=False``): ``--max`` meaning
+    ``--max-params`` would change meaning, or break, when a flag is added, and the
+    suggestion for an unknown flag serves the hand that typed it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        # Subcommands are parsed by their own parser's parse_known_args; refusing leftovers
+        # here, rather than in the top level's parse_args, reports them with the usage
+        # of the command they were given to.
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(self.unrecognized(extras))
+        return namespace, extras
+
+    def unrecognized(self, extras: list[str]) -> str:
+        """The message for arguments no option or positional took, naming the closest
+        flag of this command for each unknown one."""
+        flags = [f for f in self._option_string_actions if f.startswith("--")]
+        unknown = [e.split("=", 1)[0] for e in extras if e.startswith("-") and e != "-"]
+        if not unknown:
+            return f"unrecognized arguments: {' '.join(extras)}"
+        suggestions = {flag: closest(flag, flags) for flag in unknown}
+        parts = [f"unknown option '{flag}'" + (f", did you mean '{best}'?" if best else "")
+                 for flag, best in suggestions.items()]
+        if not any(suggestions.values()):
+            parts.append(f"the options of '{self.prog}' are: {', '.join(sorted(flags))}")
+        return "; ".join(parts)
 
     def error(self, message: str) -> None:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {with_suggestion(message)}\n")
+
+
+def with_suggestion(message: str) -> str:
+    """argparse's "invalid choice" message with the closest choice named."""
+    found = _INVALID_CHOICE.search(message)
+    if found is None:
+        return message
+    choices = re.findall(r"'([^']*)'", found["choices"])
+    best = closest(found["value"], choices)
+    return f"{message}; did you mean '{best}'?" if best else message
 
 
 def positive(text: str) -> int:

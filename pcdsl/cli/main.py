@@ -37,7 +37,7 @@ from pcdsl.cli.common import (
     error,
     print_diagnostics,
 )
-from pcdsl.diagnostics import CompileError
+from pcdsl.diagnostics import CompileError, closest
 
 # Modules that each add their commands to the parser (``register``) with a ``run`` default.
 COMMAND_MODULES = (check, train, learn, fmt, lsp, graph, pictures)
@@ -178,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     names = parser._subparsers._group_actions[0].choices  # every registered command
     if argv and argv[0] not in names and not argv[0].startswith("-"):
+        unknown = unknown_command(argv, names)
+        if unknown is not None:
+            parser.print_usage(sys.stderr)
+            return error(unknown)
         argv.insert(0, "compile")
     elif argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "compile")
@@ -199,6 +203,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pcc: internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in pcc; set PCDSL_DEBUG=1 to see the traceback.", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def unknown_command(argv: list[str], names: Sequence[str]) -> str | None:
+    """Why ``argv[0]``, neither a command nor an existing file, is not read as a spec to
+    compile (``pcc FILE.pc``): it is followed by another argument that is not a flag (so a
+    command was meant), or it is a near miss of a command name. None when it may be a file."""
+    first = argv[0]
+    if os.path.exists(first):
+        return None
+    commands = ", ".join(sorted(names))
+    best = closest(first, names)
+    if any(not a.startswith("-") for a in argv[1:2]):
+        suggestion = f"did you mean '{best}'?" if best else f"the commands are: {commands}"
+        return f"unknown command '{first}', {suggestion}"
+    if best is not None:
+        return f"unknown command or file '{first}', did you mean '{best}'?"
+    return None
 
 
 def entry() -> None:
