@@ -112,6 +112,9 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
     return "\n".join(visible(line) for line in lines)
 
 
+EXCERPT_WIDTH = 120  # longer source lines are shown as a window around the span
+
+
 def _excerpt(span: Span, text: str | None) -> list[str]:
     if text is None:
         return []
@@ -123,5 +126,12 @@ def _excerpt(span: Span, text: str | None) -> list[str]:
         width = span.end_column - span.column
     else:
         width = max(1, len(line) - span.column + 1)
+    column = span.column
+    if len(line) > EXCERPT_WIDTH:  # e.g. a 400-digit literal: show where the span starts
+        start = max(0, column - 1 - EXCERPT_WIDTH // 4)
+        end = start + EXCERPT_WIDTH
+        line = ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+        column = column - start + (1 if start else 0)
+        width = min(width, len(line) - column + 1)
     gutter = f"{span.line:>4} | "
-    return [f"{gutter}{line}", " " * (len(gutter) + span.column - 1) + "^" * max(1, width)]
+    return [f"{gutter}{line}", " " * (len(gutter) + column - 1) + "^" * max(1, width)]

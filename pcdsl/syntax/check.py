@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pcdsl.diagnostics import CompileError, Diagnostic, Span, did_you_mean, error, warning
 from pcdsl.syntax import ast
+from pcdsl.syntax.parser import LARGEST_INTEGER
 from pcdsl.syntax.schema import (
     CATEGORY_NAMES,
     NON_NEGATIVE,
@@ -42,13 +43,12 @@ class _Errors:
 
     @staticmethod
     def unknown_name(what: str, name: str, span: Span, candidates) -> Diagnostic:
-        return error("unknown-name", f"unknown {what} '{name}'", span,
-                     did_you_mean(name, candidates))
+        return error("unknown-name", f"unknown {what} '{name}'", span, choose(name, candidates))
 
     @staticmethod
     def unknown_option(kind: str, name: str, span: Span, candidates) -> Diagnostic:
         return error("unknown-name", f"unknown option '{name}' of '{kind}'", span,
-                     did_you_mean(name, candidates))
+                     choose(name, candidates) or f"'{kind}' takes no options")
 
     @staticmethod
     def duplicate(what: str, name: str, span: Span, first: Span) -> Diagnostic:
@@ -82,6 +82,24 @@ class _Errors:
 
 
 E = _Errors
+
+
+LISTED_NAMES = 12  # a hint names at most this many of the valid names
+
+
+def choose(name: str, candidates) -> str | None:
+    """The hint for a name that is none of ``candidates``: the closest one, if any is
+    close, and all of them (None when there are none to name)."""
+    names = list(dict.fromkeys(candidates))
+    if not names:
+        return None
+    shown = ", ".join(names[:LISTED_NAMES])
+    more = f" and {len(names) - LISTED_NAMES} more" if len(names) > LISTED_NAMES else ""
+    listed = f"one of: {shown}{more}"
+    suggestion = did_you_mean(name, names)
+    if suggestion and len(names) == 1:
+        return suggestion
+    return f"{suggestion} ({listed})" if suggestion else listed
 
 
 @dataclass
@@ -199,25 +217,33 @@ class Checker:
                     raise self.fail(E.wrong_type("a number", "a string", side.span,
                                                  f"'{expr.operator}' works on numbers only"))
             assert not isinstance(left, str) and not isinstance(right, str)
-            if expr.operator == "+":
-                return left + right
-            if expr.operator == "-":
-                return left - right
-            if expr.operator == "*":
-                return left * right
-            if right == 0:
-                raise self.fail(E.arithmetic("division by zero", expr.span))
-            quotient = left / right
-            # Whole quotients of whole numbers stay integers, so `UNITS / 2` can be a unit count.
-            if isinstance(left, int) and isinstance(right, int) and left % right == 0:
-                return left // right
-            return quotient
+            # Integer operands are within the literals' range (checked here at every step), so
+            # a result is an integer of at most 127 bits or a float, never an OverflowError.
+            result = self.arithmetic(expr, left, right)
+            if isinstance(result, int) and abs(result) > LARGEST_INTEGER:
+                raise self.fail(E.out_of_range("the value of this expression", result,
+                                               f"at most {LARGEST_INTEGER} in size", expr.span))
+            return result
         if isinstance(expr, ast.Call):
             kind = kind_named(expr.function.name)
             found = (f"{CATEGORY_NAMES[kind.category]} '{kind.name}'" if kind
                      else f"a call of '{expr.function.name}'")
             raise self.fail(E.wrong_type("a number", found, expr.span))
         raise AssertionError(f"unexpected expression {expr!r}")
+
+    def arithmetic(self, expr: ast.BinaryOp, left: int | float, right: int | float) -> int | float:
+        if expr.operator == "+":
+            return left + right
+        if expr.operator == "-":
+            return left - right
+        if expr.operator == "*":
+            return left * right
+        if right == 0:
+            raise self.fail(E.arithmetic("division by zero", expr.span))
+        # Whole quotients of whole numbers stay integers, so `UNITS / 2` can be a unit count.
+        if isinstance(left, int) and isinstance(right, int) and left % right == 0:
+            return left // right
+        return left / right
 
     def typed_scalar(self, expr: ast.Expr, option: Option, owner: str, scope: _Scope) -> Scalar:
         if option.type == "name":
@@ -226,6 +252,8 @@ class Checker:
         written = value
         what = f"'{option.name}' of {owner}"
         if option.type == "int":
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.fail(E.out_of_range(what, value, "a finite integer", expr.span))
             if isinstance(value, float) and value.is_integer():
                 raise self.fail(E.wrong_type(f"an integer for {what}", repr(value), expr.span,
                                              f"write {int(value)}"))
@@ -234,10 +262,7 @@ class Checker:
         elif option.type == "float":
             if not isinstance(value, (int, float)):
                 raise self.fail(E.wrong_type(f"a number for {what}", _describe(value), expr.span))
-            try:
-                value = float(value)
-            except OverflowError:  # an integer beyond any float
-                value = math.inf
+            value = float(value)  # no OverflowError: integers are range-checked
             if not math.isfinite(value):  # 1e999, 1e999 - 1e999: no literal can carry it
                 raise self.fail(E.out_of_range(what, written, "a finite number", expr.span))
         elif option.type == "string" and not isinstance(value, str):
@@ -266,7 +291,7 @@ class Checker:
         name = expr.identifier.name
         if name not in choices:
             raise self.fail(error("unknown-name", f"unknown value '{name}' for '{option.name}'",
-                                  expr.span, did_you_mean(name, choices) or f"one of: {listed}"))
+                                  expr.span, choose(name, choices)))
         return name
 
     # Kinds --------------------------------------------------------------------------
@@ -591,7 +616,7 @@ class Checker:
         if isinstance(operand, ast.RegionRef):
             name = operand.identifier.name
             if name not in declared:
-                hint = did_you_mean(name, declared)
+                hint = choose(name, declared)
                 if name == VARIABLE_VECTOR:
                     hint = "write a variable with its index, as in x[0]"
                 self.diagnostics.append(error("unknown-name", f"unknown region '{name}'",

@@ -15,6 +15,11 @@ from pcdsl.syntax.grammar import grammar_text, lark_parser
 
 KEYWORDS = ("const", "model", "structure", "region")
 
+# The largest integer a spec may write or compute: what an int64 holds, as every count,
+# size and seed ends up in a tensor, a shape or numpy's RandomState.
+LARGEST_INTEGER = 2**63 - 1
+INTEGER_RANGE = f"integers are at most {LARGEST_INTEGER} (2**63 - 1)"
+
 # How each terminal of the grammar reads in an "expected ..." message.
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -31,7 +36,23 @@ def parse_source(text: str, path: str = "<string>") -> ast.SpecFile:
         tree = parser.parse(text)
     except UnexpectedInput as exc:
         raise CompileError([_syntax_diagnostic(exc, text, path)]) from None
-    return _ToAst(path, text).transform(tree)
+    return _to_ast(tree, path, text)
+
+
+def _to_ast(tree: Tree, path: str, text: str) -> ast.SpecFile:
+    """The AST of a parse tree; raises ``CompileError`` for integer literals out of range."""
+    converter = _ToAst(path, text)
+    spec = converter.transform(tree)
+    if converter.diagnostics:
+        raise CompileError(converter.diagnostics)
+    return spec
+
+
+def shortened(text: str, keep: int = 12) -> str:
+    """A long literal cut to its ends, for a message: ``99999…99999 (400 characters)``."""
+    if len(text) <= 2 * keep:
+        return text
+    return f"{text[:keep]}…{text[-keep:]} ({len(text)} characters)"
 
 
 def _span_of_token(token: Token, path: str) -> Span:
@@ -138,6 +159,7 @@ class _ToAst(Transformer):
         super().__init__()
         self.path = path
         self.text = text
+        self.diagnostics: list = []  # literals out of range, reported after the whole file
 
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", True):
@@ -196,9 +218,17 @@ class _ToAst(Transformer):
     def number(self, meta, children):
         (token,) = children
         text = str(token)
+        span = _span_of_token(token, self.path)
         is_int = not any(c in text for c in ".eE")
+        # Digits are counted before converting: int() refuses more than 4,300 of them.
+        if is_int and (len(text.lstrip("0")) > len(str(LARGEST_INTEGER)) or int(text) > LARGEST_INTEGER):
+            self.diagnostics.append(error("range", f"the integer {shortened(text)} is out of range",
+                                          span, INTEGER_RANGE))
+            return ast.Number(0, text, span)
+        # A float literal beyond any double (1e999) reads as inf: the checker, which knows
+        # the option it is for, reports it.
         value: int | float = int(text) if is_int else float(text)
-        return ast.Number(value, text, _span_of_token(token, self.path))
+        return ast.Number(value, text, span)
 
     @v_args(meta=True)
     def string(self, meta, children):
@@ -301,7 +331,7 @@ def _parse_collecting(text: str, path: str, keep_all_tokens: bool) -> tuple[Tree
 def parse_with_comments(text: str, path: str = "<string>") -> tuple[ast.SpecFile, tuple[ast.Comment, ...]]:
     """``parse_source`` that also returns the file's comments, in source order."""
     tree, comments = _parse_collecting(text, path, keep_all_tokens=False)
-    return _ToAst(path, text).transform(tree), comments
+    return _to_ast(tree, path, text), comments
 
 
 def parse_concrete(text: str, path: str = "<string>") -> tuple[Tree, tuple[ast.Comment, ...]]:

@@ -93,3 +93,14 @@ def test_a_misspelt_choice_names_the_closest_choice(capsys, argv, suggestion):
     write("spec.pc", SPEC)
     status, _, err = pcc(capsys, *argv)
     assert status == 2 and "invalid choice" in err and suggestion in err
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "info"])
+def test_a_400_digit_integer_is_a_located_range_error_not_a_crash(capsys, command):
+    # It used to reach a float conversion in a lint: OverflowError, exit 3.
+    write("big.pc", SPEC.replace("width = 2", f"width = 2)\n  layers = cp(units = {'9' * 400}"))
+    status, _, err = pcc(capsys, command, "big.pc", *(["-o", "-"] if command == "compile" else []))
+    assert status == 1
+    assert "big.pc:3:23: error: the integer 999999999999…999999999999 (400 characters) is out of range" in err
+    assert "integers are at most 9223372036854775807" in err and "internal error" not in err
+    assert max(map(len, err.splitlines())) < 140  # the source line is shown as a window

@@ -67,7 +67,7 @@ def test_unknown_setting_suggests_the_closest():
     assert where(d) == (3, 3)
     assert d.span.end_column == 8  # the key only
     assert d.message == "unknown setting 'layer'"
-    assert d.hint == "did you mean 'layers'?"
+    assert d.hint.startswith("did you mean 'layers'? (one of: ")
 
 
 def test_unknown_kind_suggests_the_closest():
@@ -75,7 +75,7 @@ def test_unknown_kind_suggests_the_closest():
     assert d.code == "unknown-name"
     assert where(d) == (3, 13)
     assert "region graph 'quad_grph'" in d.message
-    assert d.hint == "did you mean 'quad_graph'?"
+    assert d.hint.startswith("did you mean 'quad_graph'? (one of: ")
 
 
 def test_hyphenated_kind_name_suggests_underscores():
@@ -85,7 +85,7 @@ def test_hyphenated_kind_name_suggests_underscores():
     assert where(d) == (3, 13)
     assert d.span.end_column == 23  # the whole of `quad-graph`
     assert "'quad-graph'" in d.message
-    assert d.hint == "did you mean 'quad_graph'?"
+    assert d.hint.startswith("did you mean 'quad_graph'? (one of: ")
 
 
 def test_kind_of_the_wrong_category():
@@ -101,7 +101,18 @@ def test_unknown_option_suggests_the_closest():
     assert d.code == "unknown-name"
     assert where(d) == (3, 24)
     assert d.message == "unknown option 'unit' of 'categorical'"
-    assert d.hint == "did you mean 'units'?"
+    assert d.hint == "did you mean 'units'? (one of: units, probs, logits)"
+
+
+def test_unknown_option_with_no_close_one_lists_every_option():
+    d = the_error(model(IMAGE, "regions = poon_domingos(step = 2)"))
+    assert d.message == "unknown option 'step' of 'poon_domingos'"
+    assert d.hint == "one of: delta, max_depth"
+
+
+def test_an_option_of_a_kind_without_options_says_so():
+    d = the_error(model(IMAGE, "regions = quad_graph(depth = 2)"))
+    assert d.hint == "'quad_graph' takes no options"
 
 
 def test_unknown_constant_suggests_the_closest():
@@ -224,6 +235,34 @@ def test_out_of_range(source, at, words):
         assert word in d.message
 
 
+@pytest.mark.parametrize("digits", [20, 400, 5000])  # int() alone refuses 4,301 digits and more
+def test_an_integer_literal_of_any_length_is_a_located_range_error(digits):
+    d = the_error(model(IMAGE, f"layers = cp(units = {'9' * digits})"))
+    assert d.code == "range" and where(d) == (3, 23)
+    assert d.message == f"the integer 999999999999…999999999999 ({digits} characters) is out of range" \
+        if digits > 24 else d.message == f"the integer {'9' * digits} is out of range"
+    assert d.hint == "integers are at most 9223372036854775807 (2**63 - 1)"
+
+
+def test_the_largest_int64_is_an_integer_literal():
+    (spec,) = check(model(IMAGE, "seed = 9223372036854775807"))[0]
+    assert spec.seed == 2**63 - 1
+
+
+def test_integer_arithmetic_beyond_int64_is_a_range_error_at_the_expression():
+    # 2**32 * 2**32 = 2**64: each literal is fine, their product is not.
+    d = the_error(model(IMAGE, "layers = cp(units = 4294967296 * 4294967296)"))
+    assert d.code == "range" and where(d) == (3, 23)
+    assert "at most 9223372036854775807" in d.message and "found 18446744073709551616" in d.message
+
+
+@pytest.mark.parametrize("value", ["1e999", "1e300 * 1e300"])
+def test_a_float_beyond_any_double_for_an_integer_option_is_a_range_error(value):
+    d = the_error(model(IMAGE, f"layers = cp(units = {value})"))
+    assert d.code == "range" and where(d) == (3, 23)
+    assert d.message == "'units' of 'cp' must be a finite integer, found inf"
+
+
 # Arithmetic ---------------------------------------------------------------------------
 
 def test_division_by_zero():
@@ -265,7 +304,7 @@ def test_unknown_region_suggests_the_closest():
     assert d.code == "unknown-name"
     assert where(d) == (5, 19)
     assert d.message == "unknown region 'lfet'"
-    assert d.hint == "did you mean 'left'?"
+    assert d.hint.startswith("did you mean 'left'? (one of: ")
 
 
 def test_variable_index_out_of_range():
@@ -431,7 +470,7 @@ def test_hyphenated_kind_with_arguments_suggests_the_underscore_name():
     else:
         raise AssertionError("no error")
     assert "unknown region graph 'quad-tree'" in d.message
-    assert d.hint == "did you mean 'quad_tree'?"
+    assert d.hint.startswith("did you mean 'quad_tree'? (one of: ")
     assert (d.span.line, d.span.column) == (1, 57)
 
 
@@ -451,7 +490,8 @@ def test_mixing_takes_one_of_its_names():
         check_file(parse_source("model m { data = image(height = 4, width = 4) mixing = dens }",
                                 "spec.pc"))
     (d,) = info.value.diagnostics
-    assert d.message == "unknown value 'dens' for 'mixing'" and d.hint == "did you mean 'dense'?"
+    assert d.message == "unknown value 'dens' for 'mixing'"
+    assert d.hint == "did you mean 'dense'? (one of: per_unit, dense)"
     assert (d.span.line, d.span.column) == (1, 56)
     with pytest.raises(CompileError) as info:
         check_file(parse_source("model m { data = image(height = 4, width = 4) mixing = 2 }",
@@ -541,9 +581,10 @@ def test_positive_values_need_positive_bounds():
 
 def test_misspelt_parameterisation_suggests_the_closest():
     d = the_error(model(IMAGE, "dense_weights = sigmod"))
-    assert d.message == "unknown parameterisation 'sigmod'" and d.hint == "did you mean 'sigmoid'?"
+    assert d.message == "unknown parameterisation 'sigmod'"
+    assert d.hint.startswith("did you mean 'sigmoid'? (one of: ")
     d = the_error(model(IMAGE, "weights = positive-clamp"))
-    assert d.hint == "did you mean 'positive_clamp'?"
+    assert d.hint.startswith("did you mean 'positive_clamp'? (one of: ")
 
 
 def test_unconstrained_weights_drawn_negative_warn():
