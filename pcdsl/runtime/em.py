@@ -19,10 +19,18 @@ The first batch sets ``s`` outright, and ``eta = 1`` is plain EM on each batch. 
 the *counts* rather than the parameters matters: a unit that explains nothing in a batch
 keeps its distribution (its counts shrink together, their ratios do not change) instead of
 being pulled towards uniform. Binomial inputs (``EM_RULES`` value ``"binomial"``) take the
-smoothed weighted mean of the observed values, ``p = (N sum_v s_v v / T + pseudo_count /
-2) / (N sum_v s_v + pseudo_count)`` with total count ``T``. Parameters without a rule (for
-instance weights not parameterised by softmax) are left unchanged; ``MiniBatchEM`` refuses
-a module that has no rule at all.
+smoothed weighted mean of the observed values, ``p = (N u + pseudo_count / 2) / (N m +
+pseudo_count)``, with ``u = sum_v s_v v / T`` (total count ``T``) and ``m = sum_v s_v``.
+Parameters without a rule (for instance weights not parameterised by softmax) are left
+unchanged; ``MiniBatchEM`` refuses a module that has no rule at all.
+
+The running counts are not kept: each distribution's weights and the total of its counts
+``m = sum_j s_j`` (one number per distribution) determine them, ``N s_k = w_k (N m +
+pseudo_count) - pseudo_count / n`` (for binomials ``N u = p (N m + pseudo_count) -
+pseudo_count / 2``), so the M-step rebuilds them from the circuit's weights. The state
+(and a checkpoint's optimiser entry) is then the totals alone, a 1/n-th of the weights
+(1/64 for the seed model) instead of a second copy of them, and resuming from the saved
+weights and totals continues bit for bit.
 
 Under ``torch.distributed`` the counts are summed over every process before the M-step,
 so all processes take the same step on the global batch.
@@ -36,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 RULES = ("softmax", "binomial")
+STATE_FORMAT = 2  # 1 (no "format" entry): every running count
 
 
 class EMNotSupported(Exception):
@@ -88,23 +97,35 @@ class MiniBatchEM:
         self.min_step_size = min_step_size
         self.dataset_size = dataset_size  # None: the size of each batch (plain EM scale)
         self.steps = 0
-        self.statistics: dict[str, Tensor] = {}  # running expected counts per example
+        # Per distribution, the total of its running expected counts per example, (F, K);
+        # the counts themselves are rebuilt from the weights (see the module docstring).
+        self.masses: dict[str, Tensor] = {}
+        self.scale: float | None = None  # N of the last M-step, which set the weights
+        self._carried: dict[str, Tensor] = {}  # counts of a state saved before totals
         self.parameters = dict(circuit.named_parameters())
 
     # The checkpoint stores this in place of an optimizer's state.
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "step_size": self.step_size,
+        return {"format": STATE_FORMAT, "steps": self.steps, "step_size": self.step_size,
                 "pseudo_count": self.pseudo_count, "step_decay": self.step_decay,
                 "min_step_size": self.min_step_size, "dataset_size": self.dataset_size,
-                "statistics": dict(self.statistics)}
+                "scale": self.scale, "masses": dict(self.masses)}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()``'s state; the circuit must hold the weights saved with it.
+        Also reads the first format, which kept every running count (``statistics``)."""
         self.steps = int(state["steps"])
         for key in ("step_size", "pseudo_count", "step_decay", "min_step_size"):
             setattr(self, key, float(state[key]))
         self.dataset_size = state.get("dataset_size")
         device = next(iter(self.parameters.values())).device
-        self.statistics = {k: v.to(device) for k, v in state.get("statistics", {}).items()}
+        self._carried = {k: v.to(device) for k, v in state.get("statistics", {}).items()}
+        if self._carried:  # the next M-step starts from these counts instead of rebuilding them
+            self.masses = {k: v.sum(-1) for k, v in self._carried.items()}
+            self.scale = None
+        else:
+            self.masses = {k: v.to(device, copy=True) for k, v in state.get("masses", {}).items()}
+            self.scale = state.get("scale")
 
     def current_step_size(self) -> float:
         """The step size of the next update: ``step_size * step_decay ** steps``, floored."""
@@ -138,30 +159,59 @@ class MiniBatchEM:
         scale = float(self.dataset_size or rows)
         for name, rule in self.rules.items():
             parameter = self.parameters[name]
-            per_example = counts[name].clamp_min(0) / max(rows, 1)
-            running = self.statistics.get(name)
-            if running is None:
-                running = self.statistics[name] = per_example.clone()
-            else:
-                running.mul_(1 - step).add_(per_example, alpha=step)
-            mass = scale * running.sum(-1, keepdim=True)
+            batch = counts[name].clamp_min(0) / max(rows, 1)  # (F, K, V) per example
+            mass = self.masses.get(name)
             if rule == "softmax":
-                n = running.shape[-1]
-                new = ((scale * running + alpha / n) / (mass + alpha)).clamp_min_(
+                running = self._running_counts(name, parameter, batch.shape[-1])
+                running = batch if running is None else running.mul_(1 - step).add_(batch, alpha=step)
+            else:  # binomial: the running weighted mean's numerator u, (F, K)
+                trials = max(batch.shape[-1] - 1, 1)
+                values = torch.arange(batch.shape[-1], dtype=batch.dtype, device=batch.device)
+                batch_mean = (batch * values).sum(-1) / trials
+                running = self._running_counts(name, parameter, 2)
+                running = (batch_mean if running is None
+                           else running.mul_(1 - step).add_(batch_mean, alpha=step))
+            batch_mass = batch.sum(-1)
+            mass = batch_mass if mass is None else (1 - step) * mass + step * batch_mass
+            self.masses[name] = mass
+            total = scale * mass
+            if rule == "softmax":
+                n = batch.shape[-1]
+                new = ((scale * running + alpha / n) / (total.unsqueeze(-1) + alpha)).clamp_min_(
                     torch.finfo(running.dtype).tiny).log_()
-            else:  # binomial: running counts (F, K, V) per value
-                trials = max(running.shape[-1] - 1, 1)
-                values = torch.arange(running.shape[-1], dtype=running.dtype,
-                                      device=running.device)
-                success = ((scale * (running * values).sum(-1) / trials + alpha / 2)
-                           / (mass.squeeze(-1) + alpha))
+                empty = total.unsqueeze(-1) <= 0
+            else:
+                success = (scale * running + alpha / 2) / (total + alpha)
                 eps = torch.finfo(success.dtype).eps
                 new = torch.logit(success.clamp(eps, 1 - eps))
+                empty = total <= 0
             if alpha <= 0:  # a distribution with no counts and no smoothing keeps its value
-                empty = mass <= 0 if rule == "softmax" else mass.squeeze(-1) <= 0
                 new = torch.where(empty, parameter, new)
             parameter.copy_(new)
+        self._carried = {}
+        self.scale = scale
         self.steps += 1
+
+    def _running_counts(self, name: str, parameter: Tensor, n: int) -> Tensor | None:
+        """The running counts per example that set ``parameter`` at the last M-step (a new
+        tensor), rebuilt from its weights and total; None before the first step. For a
+        softmax the counts per entry, for a binomial the weighted mean's numerator ``u``
+        (``n = 2``: the pseudo-count splits between success and failure)."""
+        if name in self._carried:
+            carried = self._carried[name]
+            if self.rules[name] == "softmax":
+                return carried.clone()
+            values = torch.arange(carried.shape[-1], dtype=carried.dtype, device=carried.device)
+            return (carried * values).sum(-1) / max(carried.shape[-1] - 1, 1)
+        mass = self.masses.get(name)
+        if mass is None or self.scale is None:
+            return None
+        alpha, scale = self.pseudo_count, self.scale
+        if self.rules[name] == "softmax":
+            weights, total = parameter.softmax(-1), (scale * mass + alpha).unsqueeze(-1)
+        else:
+            weights, total = torch.sigmoid(parameter), scale * mass + alpha
+        return weights.mul_(total).sub_(alpha / n).clamp_min_(0).div_(scale)
 
     def step(self, x: Tensor, labels: Tensor | None = None) -> float:
         """One E-step and M-step on batch ``x``; returns the batch's mean log-likelihood
