@@ -17,9 +17,17 @@ class Point:
     character: int
 
 
+def normalize_newlines(text: str) -> str:
+    """``text`` with every line terminator of the LSP (``\\r\\n``, a lone ``\\r``, ``\\n``) as
+    ``\\n``: the text ``pcc check`` compiles, as Python's universal newlines read files. The
+    parser breaks lines at ``\\n`` only, so this makes its line numbers the client's; a line's
+    characters are unchanged, so are its columns."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def split_lines(text: str) -> list[str]:
-    """The lines of ``text`` without their line breaks; always at least one ("" for "").
-    Only ``\\n`` breaks a line, as in the parser's line numbers."""
+    """The lines of a text with ``normalize_newlines``' line breaks, without them; always at
+    least one ("" for "")."""
     return text.split("\n")
 
 

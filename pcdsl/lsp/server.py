@@ -3,8 +3,15 @@
 Features: diagnostics (published on open and change; full document sync), hover,
 completion, go to definition and formatting. The answers come from
 ``pcdsl.lsp.analysis`` and ``pcdsl.syntax.format``; this module converts between LSP and
-pcdsl positions and makes sure that no handler ever fails on any text: an unexpected
-exception is logged to standard error and answered with an empty result.
+pcdsl positions (a document's text is read with ``normalize_newlines``, as ``pcc check``
+reads a file).
+
+Every request gets exactly one response (``PcProtocol``): params that do not fit the
+method's LSP type, or name a document that is not open, are answered with InvalidParams;
+a request before ``initialize`` with ServerNotInitialized and one after ``shutdown`` with
+InvalidRequest; a handler that raises with InternalError. Each such problem is one line on
+standard error (with the traceback when ``$PCDSL_DEBUG`` is set); pygls's own logging is
+silenced unless ``$PCDSL_DEBUG`` is set.
 
 Compiling a spec (lowering and the structure passes) takes well under a second for the
 usual models but can take much longer for large images, so it runs on a background
@@ -20,21 +27,42 @@ import functools
 import logging
 import os
 import queue
+import re
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import unquote
 
+import cattrs
+from cattrs.errors import ClassValidationError
+from cattrs.v import format_exception
 from lsprotocol import types
+from pygls.exceptions import (
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+)
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, default_converter
 from pygls.uris import to_fs_path
 
 from pcdsl import __version__
 from pcdsl.diagnostics import Diagnostic, Severity, Span
 from pcdsl.lsp import analysis
-from pcdsl.lsp.positions import UTF16, Point, from_client, span_points, split_lines, to_client
+from pcdsl.lsp.positions import (
+    UTF16,
+    Point,
+    from_client,
+    normalize_newlines,
+    span_points,
+    split_lines,
+    to_client,
+)
 
 logger = logging.getLogger("pcdsl.lsp")
+DEBUG_VARIABLE = "PCDSL_DEBUG"  # set: tracebacks with the one-line logs, and pygls's own logs
 
 QUICK_SECONDS = 1.0  # how long a change waits for the full analysis before publishing a partial one
 QUICK_VARIABLE = "PCDSL_LSP_QUICK_SECONDS"  # overrides it (0: always publish the partial one first)
@@ -45,6 +73,7 @@ def quick_seconds() -> float:
         return max(0.0, float(os.environ.get(QUICK_VARIABLE, QUICK_SECONDS)))
     except ValueError:
         return QUICK_SECONDS
+
 
 _SEVERITIES = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -65,22 +94,150 @@ _COMPLETION_KINDS = {
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def _never_fails(default: Any) -> Callable[[Handler], Handler]:
-    """Answer ``default`` instead of an error when a handler raises: a half-typed spec must
-    never cost the user their language server."""
+def _logged(handler: Handler) -> Handler:
+    """A notification handler that logs its failure (one line) instead of raising it: a
+    half-typed spec must never cost the user their language server."""
 
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return handler(*args, **kwargs)
-            except Exception:
-                logger.exception("%s failed", handler.__name__)
-                return default
+    @functools.wraps(handler)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            handler(*args, **kwargs)
+        except Exception:
+            logger.exception("%s failed", handler.__name__)
 
-        return guarded  # type: ignore[return-value]
+    return guarded  # type: ignore[return-value]
 
-    return decorate
+
+def _answered(handler: Handler) -> Handler:
+    """A request handler whose failure is logged (one line) and answered with InternalError
+    and a one-line message, never with a traceback; InvalidParams and the like pass as
+    they are."""
+
+    @functools.wraps(handler)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except JsonRpcException:
+            raise
+        except Exception as error:
+            logger.exception("%s failed", handler.__name__)
+            raise JsonRpcInternalError(
+                message=f"{handler.__name__} failed: {type(error).__name__}: {error}") from None
+
+    return guarded  # type: ignore[return-value]
+
+
+# JSON-RPC and LSP error codes
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+SERVER_NOT_INITIALIZED = -32002
+
+
+def _strict_converter() -> cattrs.Converter:
+    """pygls's converter, but an ``int``, ``str`` or ``bool`` field takes only that JSON type
+    (cattrs would turn ``"3"`` into 3, ``0.5`` into 0 and ``5`` into ``"5"``)."""
+    converter = default_converter()
+
+    def exactly(kind: type) -> Callable[[Any, type], Any]:
+        def structure(value: Any, _: type) -> Any:
+            if type(value) is not kind:
+                raise TypeError(f"expected {kind.__name__}, found {type(value).__name__}")
+            return value
+
+        return structure
+
+    for kind in (int, str, bool):
+        converter.register_structure_hook(kind, exactly(kind))
+    return converter
+
+
+def _problems(error: Exception) -> str:
+    """What is wrong with a message's params, in one line: ``expected int @ params.position.line``."""
+    if not isinstance(error, ClassValidationError):
+        return f"{type(error).__name__}: {error}"
+
+    def describe(exc: BaseException, kind: type | None) -> str:
+        if isinstance(exc, ValueError) and str(exc):  # lsprotocol's range checks say what they want
+            return str(exc)
+        return format_exception(exc, kind)
+
+    found = cattrs.transform_error(error, format_exception=describe, path="$")
+    # The paths name Python attributes (`text_document`); the client wrote `textDocument`.
+    return "; ".join(re.sub(r"_([a-z])", lambda m: m[1].upper(), line.replace("$.", "")) for line in found)
+
+
+class PcProtocol(LanguageServerProtocol):
+    """pygls's protocol, receiving each message as parsed JSON and checking it first, so
+    that every request gets one response (pygls drops a request whose params it cannot
+    structure, and one that comes after ``shutdown``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initialize_received = False
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        return data  # pygls's reading loop passes each parsed object here; `handle_message` checks it
+
+    def handle_message(self, message: Any) -> None:
+        try:
+            self._receive(message)
+        except Exception as error:  # a bug in the checks themselves: still answer
+            logger.exception("a message could not be handled")
+            if isinstance(message, dict) and _is_id(message.get("id")) and "method" in message:
+                self.send_error(message["id"], JsonRpcInternalError.CODE, f"{type(error).__name__}: {error}")
+
+    def send_error(self, ident: int | str | None, code: int, message: str) -> None:
+        self._send_data({"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}})
+
+    def _receive(self, message: Any) -> None:
+        if not isinstance(message, dict):  # LSP has no batches
+            return self._reject(None, INVALID_REQUEST, "a message must be a JSON object")
+        if "id" in message and not _is_id(message["id"]):
+            return self._reject(None, INVALID_REQUEST, "a request id must be an integer or a string")
+        ident, method = message.get("id"), message.get("method")
+        request = "id" in message
+        if message.get("jsonrpc") != "2.0":
+            return self._reject(ident, INVALID_REQUEST, 'a message must have "jsonrpc": "2.0"', request)
+        if "method" not in message:
+            if request and ("result" in message) != ("error" in message):
+                return self._respond(message)  # the client's answer to a request of ours
+            return self._reject(ident, INVALID_REQUEST, "a message needs a method, or a result or error")
+        if not isinstance(method, str):
+            return self._reject(ident, INVALID_REQUEST, "a method must be a string", request)
+        if request and self._shutdown:
+            return self._reject(ident, INVALID_REQUEST, f"{method} after shutdown: only exit is accepted")
+        if method != types.EXIT and not self.initialize_received and method != types.INITIALIZE:
+            return self._reject(ident, SERVER_NOT_INITIALIZED,
+                                f"{method} before initialize: the server is not initialized", request)
+        kind = self.get_message_type(method)
+        try:
+            structured = self._converter.structure(message, kind) if kind is not None \
+                else super().structure_message(message)  # an unknown method: pygls answers MethodNotFound
+        except Exception as error:
+            return self._reject(ident, JsonRpcInvalidParams.CODE,
+                                f"invalid params of {method}: {_problems(error)}", request)
+        if method == types.INITIALIZE:
+            self.initialize_received = True
+        super().handle_message(structured)
+
+    def _reject(self, ident: int | str | None, code: int, text: str, request: bool = True) -> None:
+        """Answer a request with an error; a notification has no answer, so it is logged and dropped."""
+        if request:
+            self.send_error(ident, code, text)
+        else:
+            logger.warning("ignored a notification: %s", text)
+
+    def _respond(self, message: dict[str, Any]) -> None:
+        try:
+            structured = super().structure_message(message)
+        except Exception as error:
+            logger.warning("ignored a response: %s", _problems(error))
+            return
+        super().handle_message(structured)
+
+
+def _is_id(value: Any) -> bool:
+    return type(value) in (int, str)
 
 
 class _Compiler:
@@ -131,7 +288,8 @@ class PcServer(LanguageServer):
     """The server, with the analysis of the latest version of each open document."""
 
     def __init__(self) -> None:
-        super().__init__("pcc", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        super().__init__("pcc", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full,
+                         protocol_cls=PcProtocol, converter_factory=_strict_converter)
         self.analyses: dict[str, analysis.Analysis] = {}
         self.latest: dict[str, int | None] = {}  # the newest version of each open document
         self.compiler = _Compiler()
@@ -145,10 +303,28 @@ class PcServer(LanguageServer):
             return UTF16
         return str(encoding.value if hasattr(encoding, "value") else encoding or UTF16)
 
+    def text_of(self, uri: str) -> str:
+        """The open document's text, with ``normalize_newlines``; InvalidParams if it is not open."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        if document is None:
+            raise JsonRpcInvalidParams(message=f"{uri} is not open (send textDocument/didOpen first)")
+        return normalize_newlines(document.source)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls's report of a failure outside a request's handler: one line on standard
+        error instead of a message box in the editor. Its reading loop reports a body that
+        is not JSON this way, which JSON-RPC answers with ParseError (with a null id: the
+        request's id is unknown)."""
+        if source is JsonRpcException and isinstance(error, ValueError):
+            logger.warning("a message that is not JSON: %s", error)
+            self.protocol.send_error(None, PARSE_ERROR, f"not JSON: {error}")
+        elif source is not FeatureRequestError:  # a request's failure is in its response
+            logger.warning("%s", error)
+
     def analysis_of(self, uri: str) -> analysis.Analysis:
         """The analysis of the document's current text: the full one when it is done,
         else the parser's and checker's."""
-        text = self.workspace.get_text_document(uri).source
+        text = self.text_of(uri)
         cached = self.analyses.get(uri)
         if cached is None or cached.text != text:
             cached = analysis.frontend(text, _path_of(uri))
@@ -156,7 +332,7 @@ class PcServer(LanguageServer):
 
     def refresh(self, uri: str, version: int | None) -> None:
         """Analyse the document again and publish its diagnostics (see the module's doc)."""
-        text = self.workspace.get_text_document(uri).source
+        text = self.text_of(uri)
         path = _path_of(uri)
         self.latest[uri] = version
         try:
@@ -192,7 +368,7 @@ class PcServer(LanguageServer):
         publish(self, uri, version, result)
 
     def point(self, uri: str, position: types.Position) -> Point:
-        lines = split_lines(self.workspace.get_text_document(uri).source)
+        lines = split_lines(self.text_of(uri))
         return from_client(lines, position.line, position.character, self.encoding)
 
     def range(self, text: str, span: Span | None) -> types.Range:
@@ -236,17 +412,17 @@ def build_server() -> PcServer:
     server = PcServer()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    @_never_fails(None)
+    @_logged
     def did_open(ls: PcServer, params: types.DidOpenTextDocumentParams) -> None:
         ls.refresh(params.text_document.uri, params.text_document.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    @_never_fails(None)
+    @_logged
     def did_change(ls: PcServer, params: types.DidChangeTextDocumentParams) -> None:
         ls.refresh(params.text_document.uri, params.text_document.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    @_never_fails(None)
+    @_logged
     def did_close(ls: PcServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.analyses.pop(params.text_document.uri, None)
         ls.latest.pop(params.text_document.uri, None)
@@ -254,7 +430,7 @@ def build_server() -> PcServer:
             types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    @_never_fails(None)
+    @_answered
     def hover(ls: PcServer, params: types.HoverParams) -> types.Hover | None:
         uri = params.text_document.uri
         result = ls.analysis_of(uri)
@@ -267,10 +443,10 @@ def build_server() -> PcServer:
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION,
                     types.CompletionOptions(trigger_characters=["(", ",", "=", "|", "*"]))
-    @_never_fails(None)
+    @_answered
     def completion(ls: PcServer, params: types.CompletionParams) -> types.CompletionList:
         uri = params.text_document.uri
-        text = ls.workspace.get_text_document(uri).source
+        text = ls.text_of(uri)
         candidates = analysis.completions(text, ls.point(uri, params.position))
         items = [types.CompletionItem(
             label=c.label, kind=_COMPLETION_KINDS.get(c.kind), detail=c.detail or None,
@@ -281,7 +457,7 @@ def build_server() -> PcServer:
         return types.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-    @_never_fails(None)
+    @_answered
     def definition(ls: PcServer, params: types.DefinitionParams) -> types.Location | None:
         uri = params.text_document.uri
         result = ls.analysis_of(uri)
@@ -289,13 +465,13 @@ def build_server() -> PcServer:
         return types.Location(uri, ls.range(result.text, span)) if span is not None else None
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
-    @_never_fails(None)
+    @_answered
     def formatting(ls: PcServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
         from pcdsl.diagnostics import CompileError
         from pcdsl.syntax.format import format_source
 
         uri = params.text_document.uri
-        text = ls.workspace.get_text_document(uri).source
+        text = ls.text_of(uri)
         try:
             formatted = format_source(text, _path_of(uri))
         except CompileError:  # a file that does not parse is left alone (see the diagnostics)
@@ -314,6 +490,7 @@ def build_server() -> PcServer:
     return server
 
 
+
 class _LogFormatter(logging.Formatter):
     """One line per problem, as pcc prints errors; the traceback only with PCDSL_DEBUG=1."""
 
@@ -321,7 +498,7 @@ class _LogFormatter(logging.Formatter):
         line = f"pcc lsp: {record.getMessage()}"
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
-            if os.environ.get("PCDSL_DEBUG"):
+            if os.environ.get(DEBUG_VARIABLE):
                 return line + "\n" + self.formatException(record.exc_info)
             line += f" ({type(error).__name__}: {error})"
         return line
@@ -334,6 +511,8 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LogFormatter())
     logging.basicConfig(handlers=[handler], level=logging.WARNING, force=True)
+    if not os.environ.get(DEBUG_VARIABLE):  # pygls logs tracebacks; our own lines say what matters
+        logging.getLogger("pygls").setLevel(logging.CRITICAL)
     server = build_server()
     server.start_io(stdin, stdout)
     return 0 if server.shut_down else 1

@@ -18,8 +18,11 @@ class LspError(AssertionError):
     """The server answered with an error, broke the framing, or did not answer in time."""
 
 
-def encode(message: dict) -> bytes:
-    body = json.dumps(message).encode("utf-8")
+def encode(message: Any) -> bytes:
+    return frame(json.dumps(message).encode("utf-8"))
+
+
+def frame(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
@@ -72,9 +75,13 @@ class LspClient:
         for line in self.process.stderr:
             self.stderr += line
 
-    def send(self, message: dict) -> None:
+    def send(self, message: Any) -> None:
+        self.send_body(json.dumps(message).encode("utf-8"))
+
+    def send_body(self, body: bytes) -> None:
+        """Send one framed message whose body is ``body``, JSON or not."""
         assert self.process.stdin is not None
-        self.process.stdin.write(encode(message))
+        self.process.stdin.write(frame(body))
         self.process.stdin.flush()
 
     def notify(self, method: str, params: Any = None) -> None:
@@ -82,14 +89,42 @@ class LspClient:
 
     def request(self, method: str, params: Any = None, timeout: float = TIMEOUT) -> Any:
         """Send a request and wait for its response; the ``result``, or ``LspError``."""
-        self.next_id += 1
-        ident = self.next_id
-        self.send({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
-        response = self._wait(lambda m: m.get("id") == ident and "method" not in m, timeout,
-                              f"a response to {method}")
+        response = self.call(method, params, timeout)
         if "error" in response:
             raise LspError(f"{method} failed: {response['error']}")
         return response.get("result")
+
+    def call(self, method: str, params: Any = None, timeout: float = TIMEOUT) -> dict:
+        """Send a request and wait for its response; the whole response (a result or an error)."""
+        self.next_id += 1
+        ident = self.next_id
+        self.send({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
+        return self.response(ident, timeout)
+
+    def error(self, method: str, params: Any = None, timeout: float = TIMEOUT) -> dict:
+        """Send a request that must fail; the response's ``error`` (code and message)."""
+        response = self.call(method, params, timeout)
+        if "error" not in response:
+            raise LspError(f"{method} answered {response.get('result')!r}, not an error")
+        return response["error"]
+
+    def response(self, ident: int | str | None, timeout: float = TIMEOUT) -> dict:
+        """The next response with id ``ident`` (None: a response to a message whose id was unusable)."""
+        return self._wait(lambda m: "id" in m and m["id"] == ident and "method" not in m, timeout,
+                          f"a response with id {ident!r}")
+
+    def responses_until(self, ident: int | str, timeout: float = TIMEOUT) -> list[dict]:
+        """Every response that comes in, up to and including the one with id ``ident``."""
+        responses: list[dict] = []
+
+        def collect(message: dict) -> bool:
+            if "method" in message:
+                return False
+            responses.append(message)
+            return message.get("id") == ident
+
+        self._wait(collect, timeout, f"a response with id {ident!r}")
+        return responses
 
     def wait_notification(self, method: str, predicate: Callable[[dict], bool] = lambda p: True,
                           timeout: float = TIMEOUT) -> dict:

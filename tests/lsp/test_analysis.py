@@ -13,8 +13,17 @@ from hypothesis import strategies as st
 from pcdsl.diagnostics import Span
 from pcdsl.lsp import analysis, docs
 from pcdsl.lsp.context import context_at, word_at
-from pcdsl.lsp.positions import UTF8, UTF16, UTF32, Point, from_client, span_points, split_lines, to_client
-from pcdsl.lsp.server import _never_fails
+from pcdsl.lsp.positions import (
+    UTF8,
+    UTF16,
+    UTF32,
+    Point,
+    from_client,
+    normalize_newlines,
+    span_points,
+    split_lines,
+    to_client,
+)
 from pcdsl.syntax import schema
 from pcdsl.syntax.parser import KEYWORDS
 
@@ -67,6 +76,18 @@ def test_positions_are_clamped_into_the_text():
     assert to_client(lines, Point(9, 9)) == (1, 2)
     assert from_client(lines, 9, 99) == Point(1, 2)
     assert from_client(lines, -1, -1) == Point(0, 0)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_every_lsp_line_terminator_ends_a_line(newline):
+    # The LSP's terminators are \n, \r\n and \r; each is one line break, and no character of a line.
+    text = newline.join(["# a", "bc", "", "d"]) + newline
+    assert split_lines(normalize_newlines(text)) == ["# a", "bc", "", "d", ""]
+
+
+def test_only_the_lsp_line_terminators_end_a_line():
+    # \r\n is one break, \n\r two; form feeds and Unicode separators are characters of their line.
+    assert split_lines(normalize_newlines("a\r\nb\n\rc\f\u2028\x85d")) == ["a", "b", "", "c\f\u2028\x85d"]
 
 
 # The completion context ------------------------------------------------------------------
@@ -254,10 +275,3 @@ def test_no_answer_fails_on_any_text(pieces, where):
     analysis.definition(result, point)
     analysis.completions(text, point)
 
-
-def test_a_failing_handler_answers_its_default():
-    @_never_fails("default")
-    def broken() -> str:
-        raise ValueError("a bug")
-
-    assert broken() == "default"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pcdsl.driver import compile_source
+from pcdsl.diagnostics import CompileError
+from pcdsl.driver import compile_file, compile_source
 from pcdsl.lsp.server import QUICK_VARIABLE
 from pcdsl.syntax import schema
 from pcdsl.syntax.format import format_source
@@ -154,6 +155,48 @@ def test_ranges_count_utf16_code_units(server):
     (diagnostic,) = published["diagnostics"]
     assert "expected a number, found a string" in diagnostic["message"]
     assert diagnostic["range"] == span(0, 10, 0, 14)
+
+
+# Line endings and code units ------------------------------------------------------------
+
+# 0-based lines: a comment, the constant, the model: `width = 0` out of range at 3:35, a use of
+# UNITS at 4:22..27.
+LINES = ["# line endings", "const UNITS = 4", "model m {", "  data = image(height = 2, width = 0)",
+         "  layers = cp(units = UNITS)", "}", ""]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_each_line_ending_gives_the_positions_of_pcc_check(server, tmp_path, newline):
+    # The LSP's line terminators are \n, \r\n and \r; `pcc check` reads files with universal
+    # newlines: both count the same lines.
+    text = newline.join(LINES)
+    uri, published = open_document(server, f"newline{len(newline)}{newline == chr(13)}.pc", text)
+    (diagnostic,) = published["diagnostics"]
+    assert diagnostic["range"] == span(3, 35, 3, 36)
+    path = tmp_path / "newlines.pc"
+    path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(CompileError) as raised:
+        compile_file(str(path))
+    (checked,) = raised.value.diagnostics
+    assert (checked.span.line, checked.span.column) == (3 + 1, 35 + 1)  # 1-based
+    # Hover and definition at the use of UNITS on line 4 point at its declaration on line 1.
+    location = server.request("textDocument/definition", at(uri, 4, 23))
+    assert location["range"] == span(1, 6, 1, 11)
+    hover = server.request("textDocument/hover", at(uri, 4, 23))
+    assert "const UNITS = 4" in hover["contents"]["value"] and hover["range"] == span(4, 22, 4, 27)
+
+
+def test_hover_and_definition_count_utf16_code_units(server):
+    # Before `UNITS` on line 1: the emoji is one character but two UTF-16 code units, and `é` one
+    # of each, so `UNITS` starts at character 27 (26 code points).
+    text = ('const UNITS = 4\nconst S = "\N{GRINNING FACE}\xe9"  const T = UNITS\n'
+            "model m {\n  data = image(height = 2, width = 2)\n  layers = cp(units = T + S)\n}\n")
+    uri, _ = open_document(server, "utf16-hover.pc", text)
+    hover = server.request("textDocument/hover", at(uri, 1, 27))
+    assert "const UNITS = 4" in hover["contents"]["value"] and hover["range"] == span(1, 27, 1, 32)
+    assert server.request("textDocument/definition", at(uri, 1, 31))["range"] == span(0, 6, 0, 11)
+    # Character 26 is the space before `UNITS` (counting code points, it would be the `U`).
+    assert server.request("textDocument/hover", at(uri, 1, 26)) is None
 
 
 # Hover -----------------------------------------------------------------------------------
