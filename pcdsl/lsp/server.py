@@ -43,6 +43,7 @@ from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInternalError,
     JsonRpcInvalidParams,
+    JsonRpcMethodNotFound,
 )
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, default_converter
@@ -206,7 +207,9 @@ class PcProtocol(LanguageServerProtocol):
             return self._reject(ident, INVALID_REQUEST, "a method must be a string", request)
         if request and self._shutdown:
             return self._reject(ident, INVALID_REQUEST, f"{method} after shutdown: only exit is accepted")
-        if method != types.EXIT and not self.initialize_received and method != types.INITIALIZE:
+        if method == types.INITIALIZE and self.initialize_received:  # it would forget the open documents
+            return self._reject(ident, INVALID_REQUEST, "initialize again: it is sent only once", request)
+        if method not in (types.EXIT, types.INITIALIZE) and not self.initialize_received:
             return self._reject(ident, SERVER_NOT_INITIALIZED,
                                 f"{method} before initialize: the server is not initialized", request)
         kind = self.get_message_type(method)
@@ -216,6 +219,13 @@ class PcProtocol(LanguageServerProtocol):
         except Exception as error:
             return self._reject(ident, JsonRpcInvalidParams.CODE,
                                 f"invalid params of {method}: {_problems(error)}", request)
+        if request and not hasattr(structured, "id"):  # pygls would run it as the notification it is
+            return self._reject(ident, JsonRpcMethodNotFound.CODE,
+                                f"{method} is a notification, not a request")
+        if method in (types.TEXT_DOCUMENT_DID_CHANGE, types.TEXT_DOCUMENT_DID_CLOSE):
+            uri = structured.params.text_document.uri
+            if unquote(uri) not in self.workspace.text_documents:  # pygls would fail on it
+                return self._reject(ident, JsonRpcInvalidParams.CODE, f"{method}: {uri} is not open", request)
         if method == types.INITIALIZE:
             self.initialize_received = True
         super().handle_message(structured)

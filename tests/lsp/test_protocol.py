@@ -173,6 +173,15 @@ def test_other_requests_get_an_error_too(server):
     assert server.error("workspace/executeCommand", {"command": "pc.nothing"})["code"] == INVALID_PARAMS
     assert server.error("workspace/executeCommand", {"arguments": []})["code"] == INVALID_PARAMS
     assert server.error("pc/unknown", {})["code"] == METHOD_NOT_FOUND
+    # A notification sent as a request is not run (exit would end the server without an answer).
+    for method, params in [("exit", None), ("textDocument/didClose", {"textDocument": {"uri": URI}})]:
+        error = server.error(method, params)
+        assert error == {"code": METHOD_NOT_FOUND, "message": f"{method} is a notification, not a request"}
+    # A second initialize would forget the open documents.
+    error = server.error("initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+    assert error["code"] == INVALID_REQUEST
+    location = server.request("textDocument/definition", at(3, 23))
+    assert location["range"]["start"] == {"line": 0, "character": 6}
 
 
 def test_a_position_past_the_end_is_clamped_not_refused(server):
@@ -230,6 +239,11 @@ NO_REPLY, NULL_ID = object(), object()  # what a message expects: no response, o
 KNOWN = POSITIONED + ["textDocument/formatting", "workspace/executeCommand"]
 
 
+PIECES = ["model ", "m ", "{", "}", "(", ")", "[", "]", "=", ",", "*", "|", "+", " ", "\n", "\r", "\r\n",
+          "# c", '"s', "\N{GRINNING FACE}", "const ", "UNITS", "structure ", "region ", "data = ",
+          "image(", "height = 2", "cp(", "units = ", "x[", "0", "1.5"]
+
+
 def fuzz_messages(count: int, seed: int = 7) -> list[tuple[bytes, Any]]:
     """``count`` messages (framed correctly, but otherwise anything), each with what it
     expects: a response with its id, one with a null id, or nothing."""
@@ -252,9 +266,10 @@ def fuzz_messages(count: int, seed: int = 7) -> list[tuple[bytes, Any]]:
     messages: list[tuple[bytes, Any]] = []
     for index in range(count):
         ident = rng.choice([index, 2**53 + index, 10**30 + index, -index - 1, f"id-{index}", f"ид {index}"])
-        method = rng.choice(KNOWN + ["pc/unknown", "$/unknown", ""])
+        method = rng.choice(KNOWN + ["pc/unknown", "$/unknown", "", "exit", "textDocument/didClose",
+                                     "initialize"])
         request = {"jsonrpc": "2.0", "id": ident, "method": method, "params": params()}
-        kind = rng.randrange(10)
+        kind = rng.randrange(12)
         if kind == 0:  # not JSON, or not UTF-8
             body = rng.choice([b"{", b" ", b"\xff\xfe", b'{"jsonrpc": "2.0", "id": 1,', b"nul", b"[1, 2"])
             messages.append((body, NULL_ID))
@@ -275,6 +290,15 @@ def fuzz_messages(count: int, seed: int = 7) -> list[tuple[bytes, Any]]:
                                "$/cancelRequest", "pc/unknown", "initialized", "$/setTrace"])
             body = {"jsonrpc": "2.0", "method": note, "params": rng.choice([params(), value()])}
             messages.append((json.dumps(body).encode(), NO_REPLY))
+        elif kind == 6:  # a new text for the document, spec-like and probably broken
+            text = "".join(rng.choice(PIECES) for _ in range(rng.randrange(60)))
+            change = {"textDocument": {"uri": URI, "version": index}, "contentChanges": [{"text": text}]}
+            body = {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": change}
+            messages.append((json.dumps(body).encode(), NO_REPLY))
+        elif kind in (7, 8, 9):  # a well-formed request, anywhere in (or past) the text
+            request.update(method=rng.choice(KNOWN[:-1]),
+                           params={**at(rng.randrange(8), rng.randrange(50)), "options": OPTIONS})
+            messages.append((json.dumps(request).encode(), ident))
         else:  # a request of a known or unknown method, with params sensible or not
             messages.append((json.dumps(request, ensure_ascii=rng.random() < 0.5).encode(), ident))
     return messages
