@@ -48,8 +48,11 @@ def to_client(lines: list[str], point: Point, encoding: str = UTF16) -> tuple[in
 
 
 def from_client(lines: list[str], line: int, units: int, encoding: str = UTF16) -> Point:
-    """The ``Point`` at (line, character in code units), clamped into the text."""
-    line = min(max(line, 0), len(lines) - 1)
+    """The ``Point`` at (line, character in code units), clamped into the text: past the end
+    of its line is the end of the line (as the LSP says), past the last line the end of the text."""
+    if line >= len(lines):
+        return Point(len(lines) - 1, len(lines[-1]))
+    line = max(line, 0)
     counted = 0
     for index, character in enumerate(lines[line]):
         if counted >= units:

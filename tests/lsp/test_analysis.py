@@ -75,6 +75,8 @@ def test_positions_are_clamped_into_the_text():
     lines = split_lines("ab\ncd")
     assert to_client(lines, Point(9, 9)) == (1, 2)
     assert from_client(lines, 9, 99) == Point(1, 2)
+    assert from_client(lines, 9, 0) == Point(1, 2)  # past the last line: the end of the text
+    assert from_client(lines, 0, 9) == Point(0, 2)  # past the end of its line: the end of the line
     assert from_client(lines, -1, -1) == Point(0, 0)
 
 
