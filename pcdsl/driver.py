@@ -9,6 +9,7 @@ than Python's recursion limit into a diagnostic.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +67,13 @@ def read_spec(path: str) -> str:
 
 
 def compile_source(source: str, path: str, *, fold: bool = True,
-                   require_valid: bool = True) -> CompiledFile:
+                   require_valid: bool = True,
+                   files: Mapping[str, bytes] | None = None) -> CompiledFile:
     """Run every stage on ``source``. With ``require_valid``, structure violations
     (non-smooth, non-decomposable) raise ``CompileError``; otherwise they are reported
-    in each model's ``report``."""
+    in each model's ``report``. ``files`` (path as the spec writes it -> bytes) stands in
+    for the disk when the spec reads a file, such as a Chow-Liu tree: a spec rebuilt from a
+    checkpoint reads only what the checkpoint carries."""
     try:
         ast_file = parse_source(source, path)
         specs, found = check_file(ast_file)
@@ -86,7 +90,7 @@ def compile_source(source: str, path: str, *, fold: bool = True,
             errors.extend(guarded)
             continue
         try:
-            circuit = lower_model(spec)
+            circuit = lower_model(spec, files)
         except CompileError as exc:
             errors.extend(exc.diagnostics)
             continue

@@ -1,9 +1,10 @@
 """`pcc sample` and `pcc inpaint`: pictures of the circuit in a trained checkpoint.
 
-Checkpoints are written by ``pcdsl.runtime.checkpoint.save_checkpoint``; both commands
-rebuild the circuit from the module source inside them (no spec needed). ``inpaint`` reads
-the test split through torchvision without downloading, from ``--data-root`` (default:
-``$PCDSL_DATA_ROOT``, else ``./data``).
+Both commands rebuild the circuit by compiling the spec a checkpoint carries
+(``pcdsl.rebuild.load_checkpoint``; nothing in the file is executed). ``inpaint`` checks the
+checkpoint first, then reads the test split of the data set the checkpoint was trained on
+(or ``--dataset``) through torchvision without downloading, from ``--data-root`` (default:
+``$PCDSL_DATA_ROOT``, else ``./data``), as every command finds data.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import os
 
 from pcdsl.cli.common import EXIT_CODES_HELP, EXIT_OK, error, positive
+from pcdsl.runtime.data import DATASETS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,8 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "pixels red), exact conditional samples and, when the module has "
                     "map_complete, MAP completions.", epilog=EXIT_CODES_HELP)
     inpaint.add_argument("checkpoint", metavar="CKPT", help="a checkpoint (save_checkpoint)")
-    inpaint.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist",
-                         help="the data set whose test split to use (default fashion-mnist)")
+    inpaint.add_argument("--dataset", choices=tuple(DATASETS),
+                         help="the data set whose test split to use (default: the one the "
+                              "checkpoint was trained on)")
     inpaint.add_argument("--data-root", metavar="DIR",
                          help="torchvision's root folder of the data set (default: "
                               "$PCDSL_DATA_ROOT, else ./data); nothing is downloaded")
@@ -58,21 +61,23 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _open_checkpoint(path: str):
-    """(circuit, None) or (None, exit status) after printing why the checkpoint is unusable."""
-    from pcdsl.runtime.checkpoint import CheckpointError, load_checkpoint
+    """(circuit, checkpoint, None) or (None, None, exit status) after printing why the
+    checkpoint is unusable."""
+    from pcdsl.rebuild import load_checkpoint
+    from pcdsl.runtime.checkpoint import CheckpointError
 
     try:
-        circuit, _ = load_checkpoint(path)
+        circuit, checkpoint = load_checkpoint(path)
     except CheckpointError as exc:
-        return None, error(str(exc))
+        return None, None, error(str(exc))
     circuit.eval()
     if getattr(circuit, "image_shape", None) is None:
-        return None, error(f"the model in {path} is not over images (its data has no image "
-                            "shape), so it has no pictures to draw.")
+        return None, None, error(f"the model in {path} is not over images (its data has no "
+                                 "image shape), so it has no pictures to draw.")
     if tuple(circuit.image_shape)[0] not in (1, 3):
-        return None, error(f"the model in {path} has images of {circuit.image_shape[0]} "
-                            "channels; pictures need 1 (grey) or 3 (RGB).")
-    return circuit, None
+        return None, None, error(f"the model in {path} has images of {circuit.image_shape[0]} "
+                                 "channels; pictures need 1 (grey) or 3 (RGB).")
+    return circuit, checkpoint, None
 
 
 def _write_png(path: str, image) -> int:
@@ -93,7 +98,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
     from pcdsl.runtime.pictures import image_grid
 
-    circuit, status = _open_checkpoint(args.checkpoint)
+    circuit, _, status = _open_checkpoint(args.checkpoint)
     if circuit is None:
         return status
     generator = torch.Generator().manual_seed(args.seed)
@@ -107,36 +112,39 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_inpaint(args: argparse.Namespace) -> int:
     import torch
 
-    from pcdsl.runtime.data import DatasetNotFound, load_images
+    from pcdsl.cli.train import trained_dataset
+    from pcdsl.runtime.data import DataError, DatasetNotFound, data_root, load_images
     from pcdsl.runtime.pictures import inpainting_grid, parse_masks
 
-    root = args.data_root or os.environ.get("PCDSL_DATA_ROOT") or "data"
-    source = ("--data-root" if args.data_root else
-              "PCDSL_DATA_ROOT" if os.environ.get("PCDSL_DATA_ROOT") else "the default")
-    try:
-        masks = parse_masks(args.masks, (1, 28, 28))  # the images of both data sets
-    except ValueError as exc:
-        return error(f"--masks: {exc}.")
-    generator = torch.Generator().manual_seed(args.seed)
-    try:
-        images = load_images(args.dataset, root, count=args.count, generator=generator)
-    except DatasetNotFound as exc:
-        return error(
-            f"the {args.dataset} test set was not found: torchvision looked in "
-            f"{os.path.abspath(exc.folder)} (data root {root}, from {source}) and pcc never "
-            "downloads. Point --data-root DIR (or the environment variable PCDSL_DATA_ROOT) "
-            f"at the folder that holds {os.path.basename(os.path.dirname(exc.folder))}/raw/, "
-            "or download it once with torchvision (download=True).")
-    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # damaged files
-        return error(f"cannot read the {args.dataset} test set under {root}: "
-                      f"{type(exc).__name__}: {exc}")
-    circuit, status = _open_checkpoint(args.checkpoint)  # after the data: it may be large
+    circuit, checkpoint, status = _open_checkpoint(args.checkpoint)  # cheap checks first
     if circuit is None:
         return status
-    if tuple(images.shape[1:]) != tuple(circuit.image_shape) or circuit.num_values != 256:
+    dataset = args.dataset or trained_dataset(checkpoint)
+    if dataset is None:
+        return error(f"{args.checkpoint} records no data set it was trained on: name one with "
+                     "--dataset")
+    info = DATASETS[dataset]
+    if tuple(info.image_shape) != tuple(circuit.image_shape) or circuit.num_values != 256:
         return error(f"the model in {args.checkpoint} is over images of "
-                      f"{'x'.join(map(str, circuit.image_shape))} with {circuit.num_values} "
-                      f"values, but {args.dataset} has "
-                      f"{'x'.join(map(str, images.shape[1:]))} images with 256 values.")
+                     f"{'x'.join(map(str, circuit.image_shape))} with {circuit.num_values} "
+                     f"values, but {dataset} has {'x'.join(map(str, info.image_shape))} images "
+                     f"with {info.num_values} values.")
+    try:
+        masks = parse_masks(args.masks, info.image_shape)
+    except ValueError as exc:
+        return error(f"--masks: {exc}.")
+    root, source = data_root(args.data_root)
+    generator = torch.Generator().manual_seed(args.seed)
+    try:
+        images = load_images(dataset, root, count=args.count, generator=generator)
+    except DatasetNotFound as exc:
+        return error(
+            f"the {dataset} test set was not found: torchvision looked in "
+            f"{os.path.abspath(exc.folder)} (data root {root}, from {source}) and pcc inpaint "
+            "never downloads. Point --data-root DIR (or the environment variable "
+            f"PCDSL_DATA_ROOT) at the folder that holds {DATASETS[dataset].folder}/, or fetch "
+            f"it once with 'pcc train SPEC --dataset {dataset} --download'.")
+    except DataError as exc:
+        return error(str(exc))
     image = inpainting_grid(circuit, images, masks, generator, scale=args.scale)
     return _write_png(args.output, image)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from pcdsl.ir.scope import describe_scope, scope_of, variables_of
 from pcdsl.syntax.typed import KindValue, ModelSpec, StructureSpec
 
 
-def build_region_graph(model: ModelSpec) -> RegionGraph:
+def build_region_graph(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> RegionGraph:
+    """The model's region graph. ``files`` maps the paths a spec names (as written, relative
+    to its folder) to their bytes; given, it replaces the disk (a spec rebuilt from a
+    checkpoint reads the files the checkpoint carries, nothing else)."""
     if model.structure is not None:
         return structure_region_graph(model.structure, model.num_variables)
     regions = model.regions
@@ -32,7 +36,7 @@ def build_region_graph(model: ModelSpec) -> RegionGraph:
     shape = model.image_shape
     assert shape is not None
     if regions.kind == "chow_liu_tree":
-        return _chow_liu(regions, shape, Path(model.span.file).parent)
+        return _chow_liu(regions, shape, Path(model.span.file).parent, files)
     try:
         return _construct(regions, shape)
     except ValueError as exc:  # an option out of range for this image
@@ -63,7 +67,8 @@ def _construct(regions: KindValue, shape: tuple[int, int, int]) -> RegionGraph:
 MAX_TREE_FILE_BYTES = 8 * 2**20
 
 
-def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path) -> RegionGraph:
+def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path,
+              files: Mapping[str, bytes] | None) -> RegionGraph:
     """The HCLT region graph of the tree file the spec names (relative to its folder)."""
     raw = str(regions["file"])
     name = visible(raw)  # shown in messages: no terminal control through a file name
@@ -71,6 +76,12 @@ def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path) -> 
     hint = ("learn one with 'pcc learn chow-liu --dataset NAME --data-root DIR -o FILE'; the "
             "path is relative to the spec's folder")
     path = Path(raw)
+    if files is not None:
+        if raw not in files:
+            raise CompileError([error("file", f"the tree file '{name}' is not among the files "
+                                      "that came with the spec", span, hint)])
+        data = files[raw]
+        return _tree_region_graph(data, name, span, hint, shape)
     inside = folder.resolve() in (folder / path).resolve().parents  # symbolic links followed
     if path.is_absolute() or ".." in path.parts or not inside:
         # A spec checked in CI must not read files outside its own folder.
@@ -86,6 +97,11 @@ def _chow_liu(regions: KindValue, shape: tuple[int, int, int], folder: Path) -> 
     except OSError as exc:
         raise CompileError([error("file", f"cannot read the tree file '{name}': "
                                   f"{exc.strerror or exc}", span, hint)]) from None
+    return _tree_region_graph(data, name, span, hint, shape)
+
+
+def _tree_region_graph(data: bytes, name: str, span: Span | None, hint: str,
+                       shape: tuple[int, int, int]) -> RegionGraph:
     if len(data) > MAX_TREE_FILE_BYTES:
         raise CompileError([error("file", f"the tree file '{name}' is larger than "
                                   f"{MAX_TREE_FILE_BYTES // 2**20} MiB", span, hint)])
@@ -179,9 +195,10 @@ def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, dict]:
     return kind, {"weight": parameter(inputs["probs"], shape)}
 
 
-def lower_model(model: ModelSpec) -> Circuit:
-    """Build the circuit of a model: inputs per leaf, sum-product layers per partition."""
-    graph = build_region_graph(model)
+def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> Circuit:
+    """Build the circuit of a model: inputs per leaf, sum-product layers per partition.
+    ``files``: see ``build_region_graph``."""
+    graph = build_region_graph(model, files)
     num_values = model.num_values
     input_units = int(model.inputs["units"])  # type: ignore[arg-type]
     sum_units = int(model.layers["units"])  # type: ignore[arg-type]

@@ -4,8 +4,11 @@ The runtime works on the generated module alone and never imports the parser. Na
 imported lazily (PEP 562), so ``import pcdsl.runtime.loading`` stays free of torch.
 
 - ``load_generated(path)``: import a generated ``.py`` file.
-- ``save_checkpoint``, ``load_checkpoint``, ``load_weights_into``, ``CheckpointError``:
-  self-contained checkpoints (weights + generated source), see ``checkpoint.py``.
+- ``save_checkpoint``, ``read_checkpoint``, ``load_weights_into``, ``SpecRecord``,
+  ``CheckpointError``: checkpoints (weights + the spec, never code), ``checkpoint.py``.
+- ``load_checkpoint``: a checkpoint back as a circuit. It compiles the embedded spec, so it
+  lives in ``pcdsl.rebuild`` beside the driver; the name here is a lazy alias, and nothing
+  else in the runtime imports it.
 - ``image_grid``, ``save_grid``, ``inpainting_grid``, ``inpainting_rows``,
   ``standard_mask``, ``parse_masks``: pictures, see ``pictures.py``.
 - ``load_split``, ``load_images``, ``DatasetNotFound``: torchvision data sets, ``data.py``.
@@ -21,7 +24,9 @@ from typing import Any
 _EXPORTS = {
     "load_generated": "pcdsl.runtime.loading",
     "CheckpointError": "pcdsl.runtime.checkpoint",
-    "load_checkpoint": "pcdsl.runtime.checkpoint",
+    "load_checkpoint": "pcdsl.rebuild",
+    "read_checkpoint": "pcdsl.runtime.checkpoint",
+    "SpecRecord": "pcdsl.runtime.checkpoint",
     "load_weights_into": "pcdsl.runtime.checkpoint",
     "save_checkpoint": "pcdsl.runtime.checkpoint",
     "DatasetNotFound": "pcdsl.runtime.data",

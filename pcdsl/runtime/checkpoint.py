@@ -1,45 +1,48 @@
-"""Checkpoints of generated circuits: the weights together with the module that runs them.
+"""Checkpoints of generated circuits: the weights together with the spec that defines them.
 
-A checkpoint is one ``torch.save`` file holding a dict::
+A checkpoint is one ``torch.save`` file holding plain data only::
 
-    {"format": "pcdsl-checkpoint", "format_version": 1,
+    {"format": "pcdsl-checkpoint", "format_version": 2,
      "model_name": str, "spec_sha256": str, "compiler_version": str,
-     "module_source": str,          # the whole generated .py file, as text
-     "state_dict": {name: Tensor},  # the circuit's parameters
-     "optimizer": dict | None,      # optimizer.state_dict(), when one was given
+     "spec": {"file": str,            # the spec's file name (no folder)
+              "source": str,          # the whole .pc text
+              "model": str,           # the model of that file the weights belong to
+              "files": {path: str}},  # files the spec reads (Chow-Liu trees), by the
+                                      # path the spec writes, as text
+     "state_dict": {name: Tensor},    # the circuit's parameters
+     "optimizer": dict | None,        # the optimizer's (or EM's) state_dict
      "epoch": int | None,
-     "rng": ByteTensor,             # torch.get_rng_state() (CPU) when saved
-     "extra": object}               # anything the caller adds (see below)
+     "rng": ByteTensor,               # torch.get_rng_state() (CPU) when saved
+     "extra": object}                 # plain values and tensors the caller adds
 
-Because the generated module's source travels inside it, a checkpoint is self-contained:
-``load_checkpoint(path)`` rebuilds the ``Circuit`` class without the ``.pc`` spec, without
-the ``.py`` file and without the compiler. The runtime never imports the parser.
+Why a spec and not code: a checkpoint is a file that people download from papers and
+colleagues, so opening one must be as safe as opening a ``.safetensors`` file. It is read
+with ``torch.load(..., weights_only=True)``, which unpickles only tensors and plain
+containers, and it carries no Python: whoever opens it rebuilds the module by compiling
+the embedded spec with the installed compiler (``pcdsl.rebuild.load_checkpoint``), whose
+code generator never pastes spec text into the module. The worst a tampered checkpoint
+can do is describe another circuit or hold other numbers.
 
-Everything is read back with ``torch.load(..., weights_only=True)``, which unpickles only
-tensors and plain containers (dict, list, tuple, str, int, float, bool, None), so opening
-a checkpoint cannot run code from it through pickle. The embedded ``module_source`` is
-Python, though, and ``load_checkpoint`` executes it: open only checkpoints you trust, as
-you would only import modules you trust. ``extra`` must hold plain values and tensors for
-the same reason (anything else cannot be loaded).
+This module is the file format alone (write, read and validate, load weights into a
+circuit you already have); it never compiles and never executes text from a file, so the
+training loop can use it without the parser. Opening a checkpoint as a circuit is
+``pcdsl.rebuild``'s job, beside the driver.
 
-    save_checkpoint("model.ckpt", circuit, Path("model.py").read_text(),
-                    optimizer=optimizer, epoch=3)
-    circuit, checkpoint = load_checkpoint("model.ckpt")
-    optimizer.load_state_dict(checkpoint["optimizer"])   # to resume training
-    torch.set_rng_state(checkpoint["rng"])
-    load_weights_into(other_circuit, "model.ckpt")       # same spec required
+Format 1 (pcdsl 0.1.0 before this change) embedded the generated module's source instead
+of the spec, and loading it executed that source. Such files are refused with the command
+that converts them (``pcc upgrade-checkpoint OLD --spec SPEC.pc -o NEW``), which reads the
+weights and never the embedded code.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
-import linecache
 import os
 import pickle
 import sys
 import zipfile
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,16 +53,17 @@ from torch import nn
 from pcdsl.files import atomic_write
 
 FORMAT = "pcdsl-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LEGACY_VERSION = 1  # embedded module source; refused, convertible
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "CheckpointError",
-    "atomic_write",
-    "load_checkpoint",
+    "LegacyCheckpoint",
+    "SpecRecord",
     "load_weights_into",
-    "module_from_source",
+    "read_checkpoint",
     "save_checkpoint",
     "source_constants",
 ]
@@ -67,6 +71,40 @@ __all__ = [
 
 class CheckpointError(Exception):
     """A checkpoint cannot be written, read or used; the message is one sentence."""
+
+
+class LegacyCheckpoint(CheckpointError):
+    """A format-1 checkpoint: it carries module code, which is never run."""
+
+
+@dataclass(frozen=True)
+class SpecRecord:
+    """What a checkpoint carries to rebuild its module: the spec's text, its file name, the
+    model the weights belong to, and the files the spec reads (path as written -> text)."""
+
+    file: str
+    source: str
+    model: str
+    files: dict[str, str] = field(default_factory=dict)
+
+    def as_data(self) -> dict[str, Any]:
+        return {"file": self.file, "source": self.source, "model": self.model,
+                "files": dict(sorted(self.files.items()))}
+
+    @classmethod
+    def from_data(cls, data: object, where: str) -> SpecRecord:
+        """The record of a checkpoint's ``spec`` entry, checked to be plain strings."""
+        damaged = f"{where} is a damaged pcdsl checkpoint: its 'spec' entry"
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{damaged} is missing or not a dict.")
+        for key in ("file", "source", "model"):
+            if not isinstance(data.get(key), str):
+                raise CheckpointError(f"{damaged} has no text '{key}'.")
+        files = data.get("files", {})
+        if not isinstance(files, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise CheckpointError(f"{damaged} has 'files' that are not a dict of texts.")
+        return cls(data["file"], data["source"], data["model"], dict(files))
 
 
 # Writing ------------------------------------------------------------------------------
@@ -121,27 +159,35 @@ def _check_plain(value: Any, where: str) -> None:
                     "(only tensors, numbers, strings, None and dicts, lists and tuples of them)")
 
 
-def save_checkpoint(path: str | os.PathLike, circuit: nn.Module, module_source: str, *,
-                    optimizer: torch.optim.Optimizer | None = None, epoch: int | None = None,
+def spec_sha256(source: str) -> str:
+    """The digest the compiler gives a spec's text (``SPEC_SHA256`` of its modules)."""
+    import hashlib
+
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, circuit: nn.Module, spec: SpecRecord, *,
+                    optimizer: Any = None, epoch: int | None = None,
                     extra: Any = None) -> None:
     """Write a checkpoint of ``circuit`` to ``path``, atomically.
 
-    ``module_source`` is the text of the generated file that defines ``circuit``'s class
-    (for instance ``Path("model.py").read_text()``); it must declare the same spec hash and
-    model name as that class's module, or ``CheckpointError`` is raised and nothing is
-    written. ``optimizer``, ``epoch`` and ``extra`` (plain values and tensors only) are
-    stored as given; the CPU random-number state of torch is stored under ``rng``."""
+    ``spec`` is the record of the spec ``circuit``'s module was compiled from
+    (``pcdsl.rebuild.spec_record``); its text must have the module's ``SPEC_SHA256`` and
+    name its ``MODEL_NAME``, or ``CheckpointError`` is raised and nothing is written.
+    ``optimizer`` (anything with ``state_dict()``: Adam, ``MiniBatchEM``), ``epoch`` and
+    ``extra`` (plain values and tensors only) are stored as given; the CPU random-number
+    state of torch is stored under ``rng``."""
     module = _generated_module(circuit)
-    if not isinstance(module_source, str):
-        raise TypeError(f"module_source must be the generated file's text (str), "
-                        f"found {type(module_source).__name__}")
-    declared = source_constants(module_source, ("SPEC_SHA256", "MODEL_NAME"))
-    for key in ("SPEC_SHA256", "MODEL_NAME"):
-        if declared.get(key) != getattr(module, key, None):
-            raise CheckpointError(
-                f"the module source declares {key} {declared.get(key)!r} but the circuit's "
-                f"module has {getattr(module, key, None)!r}: pass the source of the file that "
-                "defines this circuit.")
+    if not isinstance(spec, SpecRecord):
+        raise TypeError(f"spec must be a SpecRecord (pcdsl.rebuild.spec_record), found "
+                        f"{type(spec).__name__}")
+    if spec_sha256(spec.source) != module.SPEC_SHA256 or spec.model != module.MODEL_NAME:
+        raise CheckpointError(
+            f"the spec record ({spec.file}, model {spec.model!r}) is not the spec of this "
+            f"circuit (SPEC_SHA256 {module.SPEC_SHA256}, model {module.MODEL_NAME!r}): pass "
+            "the record of the spec its module was compiled from.")
+    optimizer_state = optimizer.state_dict() if optimizer is not None else None
+    _check_plain(optimizer_state, "the optimizer state")
     _check_plain(extra, "extra")
     checkpoint = {
         "format": FORMAT,
@@ -149,9 +195,9 @@ def save_checkpoint(path: str | os.PathLike, circuit: nn.Module, module_source: 
         "model_name": module.MODEL_NAME,
         "spec_sha256": module.SPEC_SHA256,
         "compiler_version": getattr(module, "COMPILER_VERSION", None),
-        "module_source": module_source,
+        "spec": spec.as_data(),
         "state_dict": circuit.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer": optimizer_state,
         "epoch": epoch,
         "rng": torch.get_rng_state(),
         "extra": extra,
@@ -161,79 +207,68 @@ def save_checkpoint(path: str | os.PathLike, circuit: nn.Module, module_source: 
 
 # Reading ------------------------------------------------------------------------------
 
-def _read(path: str | os.PathLike, map_location) -> dict:
-    """torch.load with weights_only, then check that the result is a pcdsl checkpoint."""
+WHAT_TO_PASS = "pass the checkpoint.pt that 'pcc train' writes into its run folder"
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
+                    legacy: bool = False) -> dict:
+    """The checkpoint in ``path`` as plain data, validated: ``torch.load`` with
+    ``weights_only=True`` (no pickled code can run), then every field this module relies
+    on checked. A format-1 file raises ``LegacyCheckpoint`` unless ``legacy`` (for the
+    converter, which reads its weights and ignores its code)."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}: the file does not exist.")
+        raise CheckpointError(f"no checkpoint at {path}: the file does not exist "
+                              f"({WHAT_TO_PASS}).")
+    if path.suffix == ".py" or path.suffix == ".pc":
+        raise CheckpointError(f"{path} is a {'module' if path.suffix == '.py' else 'spec'}, not "
+                              f"a checkpoint: {WHAT_TO_PASS}.")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except IsADirectoryError:
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file.") from None
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file: {WHAT_TO_PASS} "
+                              f"({path / 'checkpoint.pt'}?).") from None
     except PermissionError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror}.") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            zipfile.BadZipFile, AttributeError, ImportError, KeyError, TypeError) as exc:
+            zipfile.BadZipFile, AttributeError, ImportError, KeyError, TypeError,
+            IndexError, MemoryError, OverflowError, UnicodeDecodeError) as exc:
         kind = type(exc).__name__
         raise CheckpointError(f"{path} is not a pcdsl checkpoint (torch.load with "
-                              f"weights_only=True failed with {kind}).") from None
+                              f"weights_only=True failed with {kind}): {WHAT_TO_PASS}.") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a pcdsl checkpoint (it has no "
-                              f"'format': '{FORMAT}' entry).")
+                              f"'format': '{FORMAT}' entry): {WHAT_TO_PASS}.")
     version = checkpoint.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if version == LEGACY_VERSION and not legacy:
+        raise LegacyCheckpoint(
+            f"{path} is a format-1 pcdsl checkpoint, which carries module code that pcdsl no "
+            f"longer runs; convert it with 'pcc upgrade-checkpoint {path} --spec SPEC.pc -o NEW' "
+            "(SPEC.pc: the spec it was trained from).")
+    if type(version) is not int or not LEGACY_VERSION <= version <= FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {version!r}, which this "
                               f"pcdsl (format version {FORMAT_VERSION}) cannot read.")
-    for key, kind in (("model_name", str), ("spec_sha256", str), ("module_source", str),
-                      ("state_dict", dict)):
+    for key, kind in (("model_name", str), ("spec_sha256", str), ("state_dict", dict)):
         if not isinstance(checkpoint.get(key), kind):
             raise CheckpointError(f"{path} is a damaged pcdsl checkpoint: its '{key}' entry "
                                   f"is missing or not a {kind.__name__}.")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+               for k, v in checkpoint["state_dict"].items()):
+        raise CheckpointError(f"{path} is a damaged pcdsl checkpoint: its 'state_dict' holds "
+                              "something other than named tensors.")
+    if version == FORMAT_VERSION:
+        record = SpecRecord.from_data(checkpoint.get("spec"), str(path))
+        if spec_sha256(record.source) != checkpoint["spec_sha256"]:
+            raise CheckpointError(f"{path} is inconsistent: its spec text does not have its "
+                                  f"spec_sha256 {checkpoint['spec_sha256']}.")
+        if record.model != checkpoint["model_name"]:
+            raise CheckpointError(f"{path} is inconsistent: its spec record names model "
+                                  f"{record.model!r} but the checkpoint {checkpoint['model_name']!r}.")
     return checkpoint
 
 
-def module_from_source(source: str, origin: str = "<checkpoint>") -> ModuleType:
-    """Import generated module source text as a fresh module, without writing a file.
-
-    The source is compiled and executed into a new module object registered in
-    ``sys.modules`` under ``pcdsl_checkpoint_<sha256 of the text>``, and its text is put in
-    ``linecache``, so tracebacks show its lines. We execute in memory rather than writing
-    the text to a temporary folder for ``load_generated`` because a temporary file would
-    either linger or disappear under the module (breaking tracebacks), and a private
-    folder buys no isolation that a fresh module object does not already give. The name
-    is derived from the text, so loading the same source twice returns the same module
-    (and ``Circuit`` class); ``sys.modules`` registration is what lets
-    ``load_weights_into`` and ``save_checkpoint`` find a circuit's constants through
-    ``type(circuit).__module__``."""
-    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    name = f"pcdsl_checkpoint_{digest[:24]}"
-    existing = sys.modules.get(name)
-    if existing is not None and getattr(existing, "__pcdsl_source_sha256__", None) == digest:
-        return existing
-    filename = f"<pcdsl checkpoint module {digest[:12]} from {origin}>"
-    module = ModuleType(name, f"Generated module embedded in {origin}.")
-    module.__file__ = filename
-    try:
-        code = compile(source, filename, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        raise CheckpointError(f"the module source in {origin} is not valid Python (line "
-                              f"{exc.lineno}: {exc.msg}).") from None
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    sys.modules[name] = module
-    try:
-        exec(code, module.__dict__)
-    except BaseException as exc:
-        del sys.modules[name]
-        raise CheckpointError(f"the module source in {origin} failed to import "
-                              f"({type(exc).__name__}: {exc}).") from exc
-    if not isinstance(getattr(module, "Circuit", None), type):
-        del sys.modules[name]
-        raise CheckpointError(f"the module source in {origin} defines no Circuit class.")
-    module.__pcdsl_source_sha256__ = digest  # type: ignore[attr-defined]
-    return module
-
-
-def _load_state(circuit: nn.Module, state_dict: dict, path: Path) -> None:
+def load_state(circuit: nn.Module, state_dict: dict, path: str | os.PathLike) -> None:
+    """Load ``state_dict`` into ``circuit`` strictly; a mismatch is one sentence."""
     try:
         circuit.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
@@ -246,47 +281,18 @@ def _load_state(circuit: nn.Module, state_dict: dict, path: Path) -> None:
         raise CheckpointError(f"the weights in {path} do not fit the circuit ({detail}).") from None
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the circuit saved in ``path``: returns ``(circuit, checkpoint)``.
-
-    The checkpoint is read with ``torch.load(weights_only=True)``; its ``module_source``
-    is imported with ``module_from_source`` (executed in memory, see there), whose own
-    ``SPEC_SHA256`` and ``MODEL_NAME`` must equal the checkpoint's fields; then
-    ``Circuit(seed=None)`` is instantiated (its throw-away initial draw does not disturb
-    torch's global random state) and the weights loaded strictly. When ``map_location`` is
-    a device (a ``str`` or ``torch.device``), the circuit is moved there. The checkpoint
-    dict is returned as read, with ``optimizer``, ``epoch``, ``rng`` and ``extra`` for the
-    caller. Raises ``CheckpointError`` for a missing file, a file that is not a pcdsl
-    checkpoint, and a module source that does not match the checkpoint's spec."""
-    path = Path(path)
-    checkpoint = _read(path, map_location)
-    module = module_from_source(checkpoint["module_source"], origin=str(path))
-    for field, constant in (("spec_sha256", "SPEC_SHA256"), ("model_name", "MODEL_NAME")):
-        declared = getattr(module, constant, None)
-        if declared != checkpoint[field]:
-            raise CheckpointError(
-                f"{path} is inconsistent: its {field} is {checkpoint[field]!r} but its module "
-                f"source declares {constant} {declared!r}.")
-    with torch.random.fork_rng(devices=[]):
-        circuit = module.Circuit(seed=None)
-    _load_state(circuit, checkpoint["state_dict"], path)
-    if isinstance(map_location, (str, torch.device)):
-        circuit = circuit.to(map_location)
-    return circuit, checkpoint
-
-
 def load_weights_into(circuit: nn.Module, path: str | os.PathLike) -> dict:
     """Load the weights saved in ``path`` into an existing ``circuit`` (of a module you
-    imported yourself), strictly; returns the checkpoint dict. Refuses, with
+    compiled or imported yourself), strictly; returns the checkpoint dict. Refuses, with
     ``CheckpointError`` naming both hashes, a checkpoint of another spec."""
     path = Path(path)
     module = _generated_module(circuit)
     parameter = next(iter(circuit.parameters()), None)
     device = parameter.device if parameter is not None else "cpu"
-    checkpoint = _read(path, device)
+    checkpoint = read_checkpoint(path, device)
     if checkpoint["spec_sha256"] != module.SPEC_SHA256:
         raise CheckpointError(
             f"{path} was saved from spec {checkpoint['spec_sha256']} but this circuit's module "
             f"was compiled from spec {module.SPEC_SHA256}.")
-    _load_state(circuit, checkpoint["state_dict"], path)
+    load_state(circuit, checkpoint["state_dict"], path)
     return checkpoint

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pcdsl.driver import compile_source, emit_python
+from pcdsl.rebuild import spec_record
 from pcdsl.runtime.checkpoint import save_checkpoint
 from pcdsl.runtime.loading import load_generated
 from pcdsl.runtime.pictures import HIDDEN_COLOUR
@@ -37,14 +38,16 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-def checkpoint(tmp_path: Path, source: str, name: str) -> str:
+def checkpoint(tmp_path: Path, source: str, name: str, dataset: str = "fashion-mnist") -> str:
+    """A checkpoint of ``source`` as a run on ``dataset`` would write it."""
     compiled = compile_source(source, f"{name}.pc")
     text = emit_python(compiled, compiled.model(None))
     module_path = tmp_path / f"{name}_model.py"
     module_path.write_text(text)
     module = load_generated(module_path)
     path = tmp_path / f"{name}.ckpt"
-    save_checkpoint(path, module.Circuit(seed=1), text)
+    save_checkpoint(path, module.Circuit(seed=1), spec_record(compiled, compiled.model(None)),
+                    extra={"config": {"dataset": dataset}})
     return str(path)
 
 
@@ -121,7 +124,7 @@ def test_sample_refuses_a_missing_or_foreign_file(capsys, tmp_path, content):
 
 
 def test_inpaint_with_a_missing_data_root_exits_2(capsys, tmp_path):
-    ckpt = checkpoint(tmp_path, TINY, "tiny")
+    ckpt = checkpoint(tmp_path, SMALL_28, "small")
     status, out, err = pcc(capsys, "inpaint", ckpt, "--data-root", "nowhere", "-o", "i.png")
     assert status == 2
     no_traceback(out, err)
@@ -132,7 +135,7 @@ def test_inpaint_with_a_missing_data_root_exits_2(capsys, tmp_path):
 
 
 def test_inpaint_default_root_comes_from_the_environment(capsys, tmp_path, monkeypatch):
-    ckpt = checkpoint(tmp_path, TINY, "tiny")
+    ckpt = checkpoint(tmp_path, SMALL_28, "small")
     monkeypatch.setenv("PCDSL_DATA_ROOT", str(tmp_path / "env-root"))
     status, _, err = pcc(capsys, "inpaint", ckpt, "--dataset", "mnist")
     assert status == 2
@@ -143,7 +146,7 @@ def test_inpaint_default_root_comes_from_the_environment(capsys, tmp_path, monke
 
 
 def test_inpaint_rejects_unknown_masks(capsys, tmp_path):
-    ckpt = checkpoint(tmp_path, TINY, "tiny")
+    ckpt = checkpoint(tmp_path, SMALL_28, "small")
     status, out, err = pcc(capsys, "inpaint", ckpt, "--masks", "left,spiral")
     assert status == 2 and "spiral" in err
     no_traceback(out, err)
@@ -151,10 +154,22 @@ def test_inpaint_rejects_unknown_masks(capsys, tmp_path):
 
 def test_inpaint_rejects_a_model_of_another_shape(capsys, tmp_path):
     ckpt = checkpoint(tmp_path, TINY, "tiny")
-    write_fake_mnist(tmp_path / "d", "FashionMNIST")
-    status, out, err = pcc(capsys, "inpaint", ckpt, "--data-root", "d")
-    assert status == 2 and "1x4x4" in err and "1x28x28" in err
+    status, out, err = pcc(capsys, "inpaint", ckpt, "--data-root", "nowhere")
+    # refused from the checkpoint alone, before looking for the data
+    assert status == 2 and "1x4x4" in err and "1x28x28" in err and "nowhere" not in err
     no_traceback(out, err)
+
+
+def test_inpaint_uses_the_data_set_the_checkpoint_records(capsys, tmp_path):
+    ckpt = checkpoint(tmp_path, SMALL_28, "small", dataset="mnist")
+    status, _, err = pcc(capsys, "inpaint", ckpt, "--data-root", "nowhere")
+    assert status == 2 and os.path.join("nowhere", "MNIST", "raw") in err
+
+
+def test_inpaint_checks_the_checkpoint_before_the_data(capsys, tmp_path):
+    status, _, err = pcc(capsys, "inpaint", "missing.pt", "--data-root", "nowhere")
+    assert status == 2 and "missing.pt" in err and "nowhere" not in err
+    assert "'pcc train' writes" in err  # what to pass instead
 
 
 def test_inpaint_on_synthetic_data(capsys, tmp_path):
