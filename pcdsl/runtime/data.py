@@ -57,6 +57,11 @@ class DatasetNotFound(Exception):
         self.dataset, self.root, self.folder = dataset, root, folder
 
 
+class DataError(Exception):
+    """The data set's files are there but cannot be read (damaged, truncated, unreadable);
+    the message is one sentence naming the folder and what to do."""
+
+
 @dataclass(frozen=True)
 class Split:
     """A whole split in memory: ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64."""
@@ -95,19 +100,35 @@ def _torchvision_dataset(info: DatasetInfo, root: str | os.PathLike, train: bool
     import torchvision
 
     cls = getattr(torchvision.datasets, info.torchvision_class)
+    folder = Path(root) / info.folder
     try:
         return cls(root=str(root), train=train, download=download)
     except RuntimeError as exc:
         if "not found" in str(exc).lower() or "corrupted" in str(exc).lower():
-            raise DatasetNotFound(info.name, str(root), str(Path(root) / info.folder)) from None
-        raise
+            raise DatasetNotFound(info.name, str(root), str(folder)) from None
+        raise _damaged(info, folder, exc) from None
+    except (AssertionError, ValueError, OSError, EOFError, IndexError, TypeError,
+            MemoryError, OverflowError, KeyError) as exc:
+        # torchvision's IDX reader asserts on a damaged header; pickled CIFAR batches fail
+        # in other ways. None of it is a bug of the caller's: say which files to replace.
+        raise _damaged(info, folder, exc) from None
+
+
+def _damaged(info: DatasetInfo, folder: Path, exc: BaseException) -> DataError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "its header is damaged"
+    if isinstance(exc, PermissionError):
+        reason = f"permission denied: {exc.filename}" if exc.filename else "permission denied"
+    return DataError(f"cannot read the {info.name} files in {folder} ({type(exc).__name__}: "
+                     f"{reason[:200]}): replace them with a good copy, or remove them and add "
+                     "--download (needs internet)")
 
 
 def load_split(dataset: str, root: str | os.PathLike, *, train: bool,
                download: bool = False) -> Split:
     """The whole train or test split of ``dataset`` as uint8 images (N, C, H, W) and labels.
 
-    Raises ``DatasetNotFound`` when the files are absent (and ``download`` is off)."""
+    Raises ``DatasetNotFound`` when the files are absent (and ``download`` is off),
+    ``DataError`` when they are there but damaged or unreadable."""
     import torch
 
     info = dataset_info(dataset)

@@ -1,27 +1,40 @@
 """Training and evaluation of generated circuits on image data sets.
 
-    from pcdsl.runtime.train import TrainConfig, train
-    result = train(Path("build/mnist.py").read_text(), TrainConfig(dataset="fashion-mnist",
-                   epochs=10, out="runs/mnist"))
+    from pcdsl.driver import compile_file, emit_python
+    from pcdsl.rebuild import spec_record
+    compiled = compile_file("examples/mnist.pc"); model = compiled.model(None)
+    result = train(emit_python(compiled, model), TrainConfig(dataset="fashion-mnist",
+                   epochs=10, out="runs/mnist"), train_split, test_split,
+                   spec=spec_record(compiled, model))
     print(result.test_bpd)
 
-``train`` takes the generated module's source text (what ``pcc`` writes, and what a
-checkpoint embeds), builds its ``Circuit``, and runs the seed recipe: batches of 8-bit
-pixels as int64, the mean negative log-likelihood as the loss, Adam (or mini-batch EM,
-``em.py``), and after each epoch the test split's average log-likelihood and bits per
-dimension, ``bpd = -avg_ll / (D ln 2)``.
+``train`` takes the generated module's source text (what ``pcc`` writes) and the record of
+the spec it was compiled from (what checkpoints carry: they hold no code), builds its
+``Circuit``, and runs the seed recipe: batches of 8-bit pixels as int64, the mean negative
+log-likelihood as the loss, Adam (or mini-batch EM, ``em.py``), and after each epoch the
+test split's average log-likelihood and bits per dimension, ``bpd = -avg_ll / (D ln 2)``.
 
 Into ``out`` it writes (all atomically, temporary file then rename):
 
 - ``model.py``: the generated module;
-- ``metrics.jsonl``: one JSON object per epoch (train NLL, test LL and bpd, time, images/s);
-- ``checkpoint.pt``: after every epoch, weights, optimizer state, epoch, RNG states and the
-  spec hash (``checkpoint.py``); ``resume=True`` continues from it, bit for bit on CPU;
-- ``curves.png``: train and test bits per dimension by epoch;
+- ``checkpoint.pt``: after every epoch, weights, optimizer state, epoch, RNG states, the
+  spec (``checkpoint.py``); ``resume=True`` continues from it, bit for bit on CPU;
+- ``metrics.jsonl``: one JSON object per epoch (train NLL, test LL and bpd, time, images/s),
+  always written after the checkpoint of the same epoch, with interrupts held back between
+  the two, so the two never disagree;
+- ``curves.png``: training loss by step, train and test bits per dimension by epoch;
 - ``samples.png``: a grid of exact samples, at the end.
 
-Data order is a function of ``(seed, epoch)`` alone (``DistributedSampler`` with that
-seed), so a resumed run sees exactly the batches the uninterrupted run would have seen.
+A run folder is never overwritten silently: a folder that already holds a run is refused
+unless ``resume`` (continue it) or ``overwrite`` (replace its run files; other files stay).
+While a run writes a folder it holds a lock on ``.pcdsl-run.lock`` there, so two runs never
+write one folder; temporary files a killed run left behind are removed when the next run
+takes the lock.
+
+Seeds: the run's seed is ``config.seed`` when given, else the module's ``SEED`` (the spec's
+``seed``, default 0). It sets the initial weights and the data order: the order is a
+function of ``(seed, epoch)`` alone (``DistributedSampler`` with that seed), so a resumed
+run sees exactly the batches the uninterrupted run would have seen.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) training is data-parallel: one process per rank,
 ``DistributedDataParallel`` over gloo (CPU) or nccl (CUDA), each rank a shard of every
@@ -38,7 +51,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +60,35 @@ import torch
 from torch import Tensor, nn
 
 from pcdsl.files import atomic_write, write_text_atomically
+from pcdsl.runtime import runs
 from pcdsl.runtime.checkpoint import (
     CheckpointError,
+    SpecRecord,
     load_weights_into,
-    module_from_source,
     save_checkpoint,
 )
 from pcdsl.runtime.data import Split
 from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
+from pcdsl.runtime.loading import module_from_source
 from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
+SEED_LIMIT = 2**63  # torch.manual_seed takes 64-bit seeds; numpy's order needs < 2**63
 
 
 class TrainingError(Exception):
     """Training cannot start or go on; the message says why and what to do."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C (SIGINT) stopped a run. ``epoch`` was in progress and is abandoned;
+    ``saved_epoch`` is the last epoch that ``checkpoint`` (and ``metrics.jsonl``) hold, None
+    when nothing was saved."""
+
+    def __init__(self, epoch: int, saved_epoch: int | None, checkpoint: Path | None) -> None:
+        super().__init__(f"interrupted in epoch {epoch}")
+        self.epoch, self.saved_epoch, self.checkpoint = epoch, saved_epoch, checkpoint
 
 
 @dataclass(frozen=True)
@@ -77,7 +103,7 @@ class TrainConfig:
     em_step_size: float = 0.05
     em_pseudo_count: float = 0.1
     em_step_decay: float = 1.0
-    seed: int = 0
+    seed: int | None = None  # None: the module's SEED (the spec's seed)
     device: str = "cpu"
     out: str | None = None
     eval_batch_size: int = 1024
@@ -98,6 +124,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"seed must be in 0..{SEED_LIMIT - 1}, found {self.seed}")
 
 
 @dataclass
@@ -189,7 +217,7 @@ def check_split(circuit: nn.Module, split: Split) -> None:
         raise TrainingError(
             f"{split.dataset} has pixel values up to {high}, outside the model's range "
             f"0..{int(circuit.num_values) - 1}: declare values = {high + 1} (or more) in the "
-            "spec's data, or quantise the images first.")
+            "spec's image(...).")
 
 
 def _is_real(circuit: nn.Module) -> bool:
@@ -329,10 +357,27 @@ def _write_samples(path: Path, circuit: nn.Module, count: int, seed: int) -> Non
 # Training ---------------------------------------------------------------------------------
 
 
-def build_circuit(module_source: str, seed: int, origin: str = "<module>") -> nn.Module:
-    """Import generated source and instantiate its Circuit with ``seed``."""
+def build_circuit(module_source: str, seed: int | None = None,
+                  origin: str = "<module>") -> nn.Module:
+    """Import generated source and instantiate its Circuit with ``seed`` (None: the
+    module's ``SEED``, the spec's seed)."""
     module = module_from_source(module_source, origin=origin)
-    return module.Circuit(seed=seed)
+    return module.Circuit() if seed is None else module.Circuit(seed=seed)
+
+
+def run_seed(module_source: str, config: TrainConfig) -> int:
+    """The seed of a run: ``config.seed`` when given, else the spec's (``SEED``)."""
+    if config.seed is not None:
+        return config.seed
+    return int(module_from_source(module_source).SEED)
+
+
+def uniform_bpd(circuit: nn.Module) -> float | None:
+    """Bits per dimension of the uniform distribution over the circuit's values (None for
+    real-valued data): a trained model that does worse has learned nothing useful."""
+    if _is_real(circuit):
+        return None
+    return math.log2(int(circuit.num_values))
 
 
 def _log_likelihood(circuit: nn.Module, x: Tensor, labels: Tensor) -> Tensor:
@@ -342,24 +387,57 @@ def _log_likelihood(circuit: nn.Module, x: Tensor, labels: Tensor) -> Tensor:
     return ll
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def train(module_source: str, config: TrainConfig, train_split: Split, test_split: Split,
-          *, resume: bool = False, log: Callable[[str], None] = print) -> TrainResult:
+          *, spec: SpecRecord | None = None, resume: bool = False, overwrite: bool = False,
+          log: Callable[[str], None] = print,
+          warn: Callable[[str], None] = _stderr) -> TrainResult:
     """Train the circuit of ``module_source`` on ``train_split`` and evaluate it on
-    ``test_split`` after every epoch; see the module docstring for what is written."""
-    device = torch.device(config.device)
+    ``test_split`` after every epoch; see the module docstring for what is written.
+    ``spec`` (the record of the spec the module was compiled from) is needed to write
+    checkpoints, that is whenever ``config.out`` is set. Raises ``TrainingError`` when
+    the run cannot start or go on, ``TrainingInterrupted`` on Ctrl-C."""
     ranks = setup_distributed(config.device)
+    out = Path(config.out) if config.out else None
+    if out is not None and spec is None:
+        raise TrainingError("a run with an output folder needs the record of its spec "
+                            "(spec=pcdsl.rebuild.spec_record(...)): checkpoints carry the spec")
+    if out is not None and ranks.main:
+        try:
+            runs.prepare(out, resume=resume, overwrite=overwrite)
+        except runs.RunFolderError as exc:
+            raise TrainingError(str(exc)) from None
+    if out is None or not ranks.main:
+        return _train(module_source, config, train_split, test_split, spec, resume, overwrite,
+                      out, ranks, log, warn)
+    try:
+        with runs.locked(out):
+            if overwrite and not resume:
+                runs.clear_previous(out)
+            return _train(module_source, config, train_split, test_split, spec, resume,
+                          overwrite, out, ranks, log, warn)
+    except runs.RunFolderError as exc:
+        raise TrainingError(str(exc)) from None
+
+
+def _train(module_source: str, config: TrainConfig, train_split: Split, test_split: Split,
+           spec: SpecRecord | None, resume: bool, overwrite: bool, out: Path | None,
+           ranks: Ranks, log: Callable[[str], None], warn: Callable[[str], None]) -> TrainResult:
+    device = torch.device(config.device)
     if device.type == "cuda" and ranks.world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", ranks.rank)))
         torch.cuda.set_device(device)
-    circuit = build_circuit(module_source, config.seed).to(device)
+    explicit_seed = config.seed
+    seed = run_seed(module_source, config)
+    config = replace(config, seed=seed)
+    circuit = build_circuit(module_source, seed).to(device)
     train_split = train_split.first(config.train_limit)
     test_split = test_split.first(config.test_limit)
     check_split(circuit, train_split)
     check_split(circuit, test_split)
-    out = Path(config.out) if config.out else None
-    if out is not None and ranks.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(out / "model.py", module_source)
 
     model: nn.Module = circuit
     if config.optimizer == "adam":
@@ -376,89 +454,126 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
         except EMNotSupported as exc:
             raise TrainingError(str(exc)) from None
 
-    if config.compile in ("train", "all"):
-        model = torch.compile(model)
-    evaluated = torch.compile(circuit) if config.compile in ("eval", "all") else circuit
-
     history: list[EpochMetrics] = []
     start = 0
     if resume:
-        start, history = _resume(circuit, optimizer, out, config)
-        log(f"resumed from {out / CHECKPOINT_NAME} after epoch {start}")
+        start, history, saved_seed = _resume(circuit, optimizer, out, config,
+                                                   explicit_seed)
+        if explicit_seed is None and saved_seed is not None:
+            seed = saved_seed  # the resumed run keeps its data order
+            config = replace(config, seed=seed)
+        log(f"resumed from {out / CHECKPOINT_NAME} after {_epochs(start)}")  # type: ignore[operator]
+    if out is not None and ranks.main:
+        write_text_atomically(out / "model.py", module_source)
+
+    if config.compile in ("train", "all"):
+        model = torch.compile(model)
+    evaluated = torch.compile(circuit) if config.compile in ("eval", "all") else circuit
 
     per_rank = max(1, config.batch_size // ranks.world)
     if config.batch_size % ranks.world:
         raise TrainingError(f"--batch-size {config.batch_size} is not divisible by the "
                             f"{ranks.world} processes")
     num_variables = int(circuit.num_variables)
-    for epoch in range(start + 1, config.epochs + 1):
-        circuit.train()
-        indices = epoch_order(len(train_split), config.seed, epoch, ranks)
-        epoch_batches = list(batches(indices, per_rank))
-        bar = _progress(epoch_batches, config.progress and ranks.main,
-                        f"epoch {epoch}/{config.epochs}")
-        nll_sum, seen, began = 0.0, 0, time.perf_counter()
-        for batch in bar:
-            x = _values(circuit, train_split.images[batch].to(device, non_blocking=True))
-            labels = train_split.labels[batch].to(device)
-            if config.optimizer == "adam":
-                loss = -_log_likelihood(model, x, labels).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                batch_nll = float(loss.detach())
-            else:
-                batch_nll = -optimizer.step(x, labels)
-            if not math.isfinite(batch_nll):
-                raise TrainingError(f"the loss became {batch_nll} in epoch {epoch}: lower the "
-                                    "learning rate (or the EM step size)")
-            nll_sum += batch_nll * len(batch)
-            seen += len(batch)
-            if bar is not epoch_batches:
-                elapsed = time.perf_counter() - began
-                bar.set_postfix(nll=f"{nll_sum / seen:.1f}",
-                                img_s=f"{seen * ranks.world / max(elapsed, 1e-9):.0f}")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - began
-        nll_sum, seen = _sum_over_ranks(nll_sum, seen, device=device)
-        train_nll = nll_sum / max(seen, 1)
-        eval_began = time.perf_counter()
-        test_ll, test_bpd, accuracy = evaluate(evaluated, test_split, config.eval_batch_size,
-                                               device, config.progress, ranks)
-        metrics = EpochMetrics(
-            epoch=epoch, train_nll=train_nll,
-            train_bpd=bits_per_dimension(-train_nll, num_variables),
-            test_ll=test_ll, test_bpd=test_bpd, seconds=seconds,
-            images_per_second=seen / max(seconds, 1e-9),
-            eval_seconds=time.perf_counter() - eval_began, test_accuracy=accuracy)
-        history.append(metrics)
-        if ranks.main:
+    uniform = uniform_bpd(circuit)
+    saved_epoch = start if start else None
+    epoch = start
+    try:
+        for epoch in range(start + 1, config.epochs + 1):
+            metrics = _train_epoch(model, circuit, optimizer, evaluated, config, train_split,
+                                   test_split, epoch, per_rank, device, ranks, num_variables)
+            history.append(metrics)
+            if not ranks.main:
+                continue
+            accuracy = metrics.test_accuracy
             accuracy_text = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
-            log(f"epoch {epoch}/{config.epochs}: train nll {train_nll:.2f} nats "
-                f"({metrics.train_bpd:.4f} bpd), test ll {test_ll:.2f} nats, "
-                f"test bpd {test_bpd:.4f}{accuracy_text}; {metrics.images_per_second:.0f} "
-                f"images/s, {seconds:.1f} s")
+            log(f"epoch {epoch}/{config.epochs}: train nll {metrics.train_nll:.2f} nats "
+                f"({metrics.train_bpd:.4f} bpd), test ll {metrics.test_ll:.2f} nats, "
+                f"test bpd {metrics.test_bpd:.4f}{accuracy_text}; "
+                f"{metrics.images_per_second:.0f} images/s, {metrics.seconds:.1f} s")
+            if uniform is not None and metrics.test_bpd > uniform:
+                warn(f"warning: test bpd {metrics.test_bpd:.4f} after {_epochs(epoch)} is worse "
+                     f"than the uniform distribution's {uniform:.4f}: check the inputs' "
+                     "initialisation and the learning rate (--lr), or train longer")
             if out is not None:
-                _write_metrics(out / METRICS_NAME, history)
-                save_checkpoint(out / CHECKPOINT_NAME, circuit, module_source,
-                                optimizer=optimizer, epoch=epoch,
-                                extra={"config": asdict(config),
-                                       "history": [asdict(m) for m in history],
-                                       "rng_state": _rng_state()})
+                with runs.held_interrupts():  # the checkpoint and its metrics line together
+                    save_checkpoint(out / CHECKPOINT_NAME, circuit, spec,  # type: ignore[arg-type]
+                                    optimizer=optimizer, epoch=epoch,
+                                    extra={"config": asdict(config),
+                                           "history": [asdict(m) for m in history],
+                                           "rng_state": _rng_state()})
+                    _write_metrics(out / METRICS_NAME, history)
+                    saved_epoch = epoch
                 _write_curves(out / "curves.png", history,
                               f"{_model_name(circuit)} on {config.dataset}")
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(epoch if epoch > (saved_epoch or 0) else epoch + 1,
+                                  saved_epoch if out is not None else None,
+                                  out / CHECKPOINT_NAME if out is not None else None) from None
     if out is not None and ranks.main and config.samples > 0:
-        _write_samples(out / "samples.png", circuit, config.samples, config.seed)
+        _write_samples(out / "samples.png", circuit, config.samples, seed)
     return TrainResult(circuit, history)
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
+def _train_epoch(model: nn.Module, circuit: nn.Module, optimizer: Any, evaluated: nn.Module,
+                 config: TrainConfig, train_split: Split, test_split: Split, epoch: int,
+                 per_rank: int, device: torch.device, ranks: Ranks,
+                 num_variables: int) -> EpochMetrics:
+    """One epoch of training, then the evaluation of the test split."""
+    circuit.train()
+    indices = epoch_order(len(train_split), config.seed, epoch, ranks)  # type: ignore[arg-type]
+    epoch_batches = list(batches(indices, per_rank))
+    bar = _progress(epoch_batches, config.progress and ranks.main,
+                    f"epoch {epoch}/{config.epochs}")
+    nll_sum, seen, began = 0.0, 0, time.perf_counter()
+    for batch in bar:
+        x = _values(circuit, train_split.images[batch].to(device, non_blocking=True))
+        labels = train_split.labels[batch].to(device)
+        if config.optimizer == "adam":
+            loss = -_log_likelihood(model, x, labels).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            batch_nll = float(loss.detach())
+        else:
+            batch_nll = -optimizer.step(x, labels)
+        if not math.isfinite(batch_nll):
+            raise TrainingError(f"the loss became {batch_nll} in epoch {epoch}: lower the "
+                                "learning rate (--lr) or the EM step size (--em-step-size)")
+        nll_sum += batch_nll * len(batch)
+        seen += len(batch)
+        if bar is not epoch_batches:
+            elapsed = time.perf_counter() - began
+            bar.set_postfix(nll=f"{nll_sum / seen:.1f}",
+                            img_s=f"{seen * ranks.world / max(elapsed, 1e-9):.0f}")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - began
+    nll_sum, seen = _sum_over_ranks(nll_sum, seen, device=device)
+    train_nll = nll_sum / max(seen, 1)
+    eval_began = time.perf_counter()
+    test_ll, test_bpd, accuracy = evaluate(evaluated, test_split, config.eval_batch_size,
+                                           device, config.progress, ranks)
+    return EpochMetrics(
+        epoch=epoch, train_nll=train_nll,
+        train_bpd=bits_per_dimension(-train_nll, num_variables),
+        test_ll=test_ll, test_bpd=test_bpd, seconds=seconds,
+        images_per_second=seen / max(seconds, 1e-9),
+        eval_seconds=time.perf_counter() - eval_began, test_accuracy=accuracy)
 
 
 def _model_name(circuit: nn.Module) -> str:
     return str(getattr(sys.modules.get(type(circuit).__module__), "MODEL_NAME", "circuit"))
 
 
-def _resume(circuit: nn.Module, optimizer: Any, out: Path | None,
-            config: TrainConfig) -> tuple[int, list[EpochMetrics]]:
+def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainConfig,
+            explicit_seed: int | None) -> tuple[int, list[EpochMetrics], int | None]:
+    """Load the checkpoint in ``out`` into ``circuit`` and ``optimizer``: (its epoch, its
+    history, the seed it was trained with)."""
     if out is None:
         raise TrainingError("resuming needs the output folder that holds checkpoint.pt (--out)")
     path = out / CHECKPOINT_NAME
@@ -473,9 +588,18 @@ def _resume(circuit: nn.Module, optimizer: Any, out: Path | None,
     if saved.get("optimizer") not in (None, config.optimizer):
         raise TrainingError(f"{path} was trained with --optimizer {saved['optimizer']}, not "
                             f"{config.optimizer}")
+    saved_seed = saved.get("seed")
+    if explicit_seed is not None and saved_seed is not None and saved_seed != explicit_seed:
+        raise TrainingError(f"{path} was trained with seed {saved_seed}, not {explicit_seed}: "
+                            f"resume with --seed {saved_seed}, or without --seed (the seed sets "
+                            "the data order)")
     if checkpoint.get("optimizer") is not None:
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        try:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise TrainingError(f"the optimizer state in {path} does not fit this run "
+                                f"({type(exc).__name__}: {exc})") from None
     if "rng_state" in extra:
         _set_rng_state(extra["rng_state"])
     history = [EpochMetrics(**m) for m in extra.get("history", [])]
-    return int(checkpoint.get("epoch") or 0), history
+    return int(checkpoint.get("epoch") or 0), history, saved_seed

@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pcdsl.runtime.train import TrainConfig, train  # noqa: E402
-from tests.runtime.training_data import module_source, split  # noqa: E402
+from tests.runtime.training_data import compiled_spec, split  # noqa: E402
 
 
 def main() -> None:
@@ -20,8 +20,9 @@ def main() -> None:
     torch.set_num_threads(1)
     config = TrainConfig(dataset="synthetic", epochs=1, batch_size=16, lr=0.05,
                          optimizer=optimizer, out=str(out), samples=0, progress=False)
-    result = train(module_source(), config, split(64, True, seed=1), split(32, False, seed=2),
-                   log=lambda _: None)
+    source, record = compiled_spec()
+    result = train(source, config, split(64, True, seed=1), split(32, False, seed=2),
+                   spec=record, log=lambda _: None)
     rank = int(os.environ.get("RANK", "0"))
     torch.save({"state": result.circuit.state_dict(),
                 "history": [vars(m) for m in result.history]}, out / f"rank{rank}.pt")

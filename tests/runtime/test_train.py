@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pcdsl.runtime.checkpoint import load_checkpoint
+from pcdsl.rebuild import load_checkpoint
 from pcdsl.runtime.train import (
     TrainConfig,
     TrainingError,
@@ -18,7 +18,7 @@ from pcdsl.runtime.train import (
     evaluate,
     train,
 )
-from tests.runtime.training_data import SPEC, module_source, split
+from tests.runtime.training_data import SPEC, module_source, record, split
 
 CONFIG = TrainConfig(dataset="synthetic", epochs=3, batch_size=16, lr=0.05, samples=4,
                      progress=False, eval_batch_size=64)
@@ -27,6 +27,11 @@ CONFIG = TrainConfig(dataset="synthetic", epochs=3, batch_size=16, lr=0.05, samp
 @pytest.fixture(scope="module")
 def source() -> str:
     return module_source()
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return record()
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +44,10 @@ def _quiet(_: str) -> None:
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "em"])
-def test_training_learns_and_writes_every_file(tmp_path, source, data, optimizer):
+def test_training_learns_and_writes_every_file(tmp_path, source, spec, data, optimizer):
     config = replace(CONFIG, optimizer=optimizer, out=str(tmp_path))
     before = evaluate(build_circuit(source, config.seed), data[1])[1]
-    result = train(source, config, *data, log=_quiet)
+    result = train(source, config, *data, spec=spec, log=_quiet)
     assert [m.epoch for m in result.history] == [1, 2, 3]
     assert result.test_bpd < before - 0.2  # from about log2(8) = 3 bits towards the data
     for name in ("model.py", "metrics.jsonl", "checkpoint.pt", "curves.png", "samples.png"):
@@ -59,29 +64,31 @@ def test_training_learns_and_writes_every_file(tmp_path, source, data, optimizer
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "em"])
-def test_resume_continues_bit_for_bit(tmp_path, source, data, optimizer):
+def test_resume_continues_bit_for_bit(tmp_path, source, spec, data, optimizer):
     straight = train(source, replace(CONFIG, optimizer=optimizer, out=str(tmp_path / "a")),
-                     *data, log=_quiet)
+                     *data, spec=spec, log=_quiet)
     train(source, replace(CONFIG, optimizer=optimizer, epochs=2, out=str(tmp_path / "b")),
-          *data, log=_quiet)
+          *data, spec=spec, log=_quiet)
     resumed = train(source, replace(CONFIG, optimizer=optimizer, out=str(tmp_path / "b")),
-                    *data, resume=True, log=_quiet)
+                    *data, spec=spec, resume=True, log=_quiet)
     for name, value in straight.circuit.state_dict().items():
         assert torch.equal(value, resumed.circuit.state_dict()[name]), name
     assert [m.test_ll for m in resumed.history] == [m.test_ll for m in straight.history]
     assert [m.train_nll for m in resumed.history] == [m.train_nll for m in straight.history]
 
 
-def test_resume_refuses_another_spec(tmp_path, source, data):
-    train(source, replace(CONFIG, epochs=1, out=str(tmp_path)), *data, log=_quiet)
-    other = module_source(SPEC.replace("units = 3)\n  layers", "units = 2)\n  layers"))
+def test_resume_refuses_another_spec(tmp_path, source, spec, data):
+    train(source, replace(CONFIG, epochs=1, out=str(tmp_path)), *data, spec=spec, log=_quiet)
+    other_spec = SPEC.replace("units = 3)\n  layers", "units = 2)\n  layers")
     with pytest.raises(TrainingError, match="spec"):
-        train(other, replace(CONFIG, epochs=2, out=str(tmp_path)), *data, resume=True, log=_quiet)
+        train(module_source(other_spec), replace(CONFIG, epochs=2, out=str(tmp_path)), *data,
+              spec=record(other_spec), resume=True, log=_quiet)
 
 
-def test_resume_needs_a_checkpoint(tmp_path, source, data):
+def test_resume_needs_a_checkpoint(tmp_path, source, spec, data):
     with pytest.raises(TrainingError, match="nothing to resume"):
-        train(source, replace(CONFIG, out=str(tmp_path)), *data, resume=True, log=_quiet)
+        train(source, replace(CONFIG, out=str(tmp_path)), *data, spec=spec, resume=True,
+              log=_quiet)
 
 
 def test_pixel_values_outside_the_model_are_refused(source, data):
@@ -128,3 +135,153 @@ def test_compile_modes_are_checked():
         replace(CONFIG, compile="fast")
     with pytest.raises(ValueError, match="needs the adam optimizer"):
         replace(CONFIG, compile="train", optimizer="em")
+
+
+# Run folders, seeds and interrupts --------------------------------------------------------
+
+
+def test_a_folder_that_holds_a_run_is_refused(tmp_path, source, spec, data):
+    out = tmp_path / "run"
+    train(source, replace(CONFIG, epochs=2, out=str(out)), *data, spec=spec, log=_quiet)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(TrainingError, match="already holds a run.*--resume.*--overwrite"):
+        train(source, replace(CONFIG, epochs=1, out=str(out)), *data, spec=spec, log=_quiet)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_overwrite_replaces_every_run_file(tmp_path, source, spec, data):
+    out = tmp_path / "run"
+    train(source, replace(CONFIG, epochs=2, out=str(out)), *data, spec=spec, log=_quiet)
+    (out / "notes.txt").write_text("mine")
+    train(source, replace(CONFIG, epochs=1, samples=0, out=str(out)), *data, spec=spec,
+          overwrite=True, log=_quiet)
+    assert not (out / "samples.png").exists()  # no picture of the old run stays behind
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    assert (out / "notes.txt").read_text() == "mine"  # not a run file: left alone
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path, source, spec, data):
+    path = tmp_path / "taken"
+    path.write_text("x")
+    with pytest.raises(TrainingError, match="is a file, not a folder"):
+        train(source, replace(CONFIG, out=str(path)), *data, spec=spec, log=_quiet)
+    assert path.read_text() == "x"
+
+
+def test_a_run_without_its_spec_cannot_write_checkpoints(tmp_path, source, data):
+    with pytest.raises(TrainingError, match="checkpoints carry the spec"):
+        train(source, replace(CONFIG, out=str(tmp_path)), *data, log=_quiet)
+
+
+def test_a_second_run_in_a_locked_folder_is_refused(tmp_path, source, spec, data):
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".pcdsl-run.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(TrainingError, match="another pcc train is writing"):
+            train(source, replace(CONFIG, out=str(out)), *data, spec=spec, log=_quiet)
+
+
+def test_stale_temporary_files_are_removed(tmp_path, source, spec, data):
+    out = tmp_path / "run"
+    train(source, replace(CONFIG, epochs=1, samples=0, out=str(out)), *data, spec=spec,
+          log=_quiet)
+    stale = [out / ".checkpoint.pt.k3j_x9.tmp", out / ".metrics.jsonl.abc.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")  # what a SIGKILL during a write leaves
+    (out / ".notes.tmp").write_text("not ours")
+    train(source, replace(CONFIG, epochs=2, samples=0, out=str(out)), *data, spec=spec,
+          resume=True, log=_quiet)
+    assert not any(path.exists() for path in stale)
+    assert (out / ".notes.tmp").exists()
+
+
+def test_default_folders_are_numbered_and_resume_takes_the_newest(tmp_path):
+    from pcdsl.runtime.runs import default_folder
+
+    base = tmp_path / "runs" / "m-data-adam"
+    assert default_folder(base, resume=False) == base
+    for folder in (base, base.with_name("m-data-adam-2")):
+        folder.mkdir(parents=True)
+        (folder / "checkpoint.pt").write_bytes(b"")
+    assert default_folder(base, resume=False) == base.with_name("m-data-adam-3")
+    assert default_folder(base, resume=True) == base.with_name("m-data-adam-2")
+
+
+SEEDED = SPEC.replace("layers = cp(units = 3)", "layers = cp(units = 3)\n  seed = 12345")
+
+
+def test_the_spec_seed_sets_the_weights_unless_a_seed_is_given(data):
+    seeded = module_source(SEEDED)
+    config = replace(CONFIG, epochs=1, samples=0)
+    by_spec = train(seeded, config, *data, log=_quiet).circuit.state_dict()
+    by_flag = train(seeded, replace(config, seed=12345), *data, log=_quiet).circuit.state_dict()
+    other = train(seeded, replace(config, seed=0), *data, log=_quiet).circuit.state_dict()
+    assert all(torch.equal(by_spec[k], by_flag[k]) for k in by_spec)  # spec seed = --seed 12345
+    assert not all(torch.equal(by_spec[k], other[k]) for k in by_spec)  # --seed wins
+
+
+def test_the_run_records_the_seed_it_used(tmp_path, data):
+    from tests.runtime.training_data import compiled_spec
+
+    source, seeded = compiled_spec(SEEDED)
+    train(source, replace(CONFIG, epochs=1, samples=0, out=str(tmp_path)), *data, spec=seeded,
+          log=_quiet)
+    _, checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert checkpoint["extra"]["config"]["seed"] == 12345
+    with pytest.raises(TrainingError, match="trained with seed 12345.*--seed 12345"):
+        train(source, replace(CONFIG, epochs=2, samples=0, seed=7, out=str(tmp_path)), *data,
+              spec=seeded, resume=True, log=_quiet)
+
+
+def test_ctrl_c_during_an_epoch_keeps_the_last_checkpoint(tmp_path, source, spec, data):
+    from pcdsl.runtime.train import TrainingInterrupted
+
+    def interrupt_in_epoch_2(line: str) -> None:
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(source, replace(CONFIG, out=str(tmp_path)), *data, spec=spec,
+              log=interrupt_in_epoch_2)
+    assert stopped.value.epoch == 2 and stopped.value.saved_epoch == 1
+    assert stopped.value.checkpoint == tmp_path / "checkpoint.pt"
+    _, checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert checkpoint["epoch"] == 1 and [json.loads(x)["epoch"] for x in lines] == [1]
+
+
+def test_sigint_while_saving_writes_the_checkpoint_and_its_metrics(tmp_path, source, spec, data,
+                                                                 monkeypatch):
+    import os
+    import signal
+
+    import pcdsl.runtime.train as training
+    from pcdsl.runtime.train import TrainingInterrupted
+
+    real_save = training.save_checkpoint
+
+    def save_then_interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the pair of writes
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_interrupted)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(source, replace(CONFIG, out=str(tmp_path)), *data, spec=spec, log=_quiet)
+    assert stopped.value.saved_epoch == 1
+    _, checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert checkpoint["epoch"] == 1 and len(lines) == 1
+
+
+def test_a_model_worse_than_uniform_is_warned_about(source, data):
+    warnings: list[str] = []
+    # A learning rate so large that the model ends far from the data.
+    train(source, replace(CONFIG, epochs=1, lr=30.0, samples=0), *data, log=_quiet,
+          warn=warnings.append)
+    fine: list[str] = []
+    train(source, replace(CONFIG, epochs=1, samples=0), *data, log=_quiet, warn=fine.append)
+    assert fine == []
+    assert len(warnings) == 1 and "worse than the uniform distribution's 3.0000" in warnings[0]

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 
 from pcdsl.driver import compile_source, emit_python
+from pcdsl.rebuild import spec_record
+from pcdsl.runtime.checkpoint import SpecRecord
 from pcdsl.runtime.data import Split
 
 SPEC = """\
@@ -21,8 +23,18 @@ model tiny {
 
 
 def module_source(spec: str = SPEC) -> str:
-    compiled = compile_source(spec, "tiny.pc")
-    return emit_python(compiled, compiled.model(None))
+    return compiled_spec(spec)[0]
+
+
+def record(spec: str = SPEC) -> SpecRecord:
+    return compiled_spec(spec)[1]
+
+
+def compiled_spec(spec: str = SPEC, name: str = "tiny.pc") -> tuple[str, SpecRecord]:
+    """(generated module source, the spec record a checkpoint carries) of a spec text."""
+    compiled = compile_source(spec, name)
+    model = compiled.model(None)
+    return emit_python(compiled, model), spec_record(compiled, model)
 
 
 def images(count: int, shape: tuple[int, int, int] = (1, 4, 4), values: int = 8,
