@@ -192,6 +192,18 @@ def test_a_position_past_the_end_is_clamped_not_refused(server):
     assert {"model", "const"} <= labels
 
 
+def test_bad_notifications_are_dropped(server):
+    server.notify("textDocument/didOpen", {"textDocument": {"uri": URI}})  # no text
+    other = "file:///virtual/other.pc"
+    server.notify("textDocument/didChange", {"textDocument": {"uri": other, "version": 2},
+                                             "contentChanges": [{"text": ""}]})
+    server.notify("textDocument/didClose", {"textDocument": 5})
+    server.notify("pc/unknown", {})
+    # The document is as it was, and the server still answers.
+    location = server.request("textDocument/definition", at(3, 23))
+    assert location["range"]["start"] == {"line": 0, "character": 6}
+
+
 def test_a_failing_handler_is_internal_error_in_one_line(server):
     # This server's hover raises; definition and the rest still answer.
     error = server.error("textDocument/hover", at(3, 23))
@@ -201,7 +213,11 @@ def test_a_failing_handler_is_internal_error_in_one_line(server):
     assert stop(server) == 1  # exit without shutdown
     stderr = server.stderr.decode()
     assert "pcc lsp: hover failed (KeyError: 'a bug')\n" in stderr
-    assert "Traceback" not in stderr
+    # The dropped notifications (above) are logged too, one line each.
+    assert "pcc lsp: ignored a notification: invalid params of textDocument/didOpen: " in stderr
+    assert ("pcc lsp: ignored a notification: textDocument/didChange: file:///virtual/other.pc is not open"
+            in stderr)
+    assert all(line.startswith("pcc lsp: ") for line in stderr.splitlines()), stderr
 
 
 def test_the_traceback_of_a_failure_is_logged_only_when_debugging(monkeypatch):
