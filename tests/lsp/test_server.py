@@ -184,6 +184,11 @@ def test_each_line_ending_gives_the_positions_of_pcc_check(server, tmp_path, new
     assert location["range"] == span(1, 6, 1, 11)
     hover = server.request("textDocument/hover", at(uri, 4, 23))
     assert "const UNITS = 4" in hover["contents"]["value"] and hover["range"] == span(4, 22, 4, 27)
+    # Formatting replaces the whole text: seven lines, the last one empty; in `pcc fmt`'s layout.
+    (edit,) = server.request("textDocument/formatting", {"textDocument": {"uri": uri},
+                                                         "options": {"tabSize": 2, "insertSpaces": True}})
+    assert edit["range"] == span(0, 0, 6, 0)
+    assert edit["newText"] == format_source("\n".join(LINES))
 
 
 def test_hover_and_definition_count_utf16_code_units(server):
@@ -369,7 +374,7 @@ def test_zz_shutdown_and_exit(server):
     assert server.request("shutdown") is None
     server.notify("exit")
     assert server.close(timeout=20) == 0
-    # No handler failed along the way (a failure is logged, and answered with nothing).
+    # No handler failed along the way (a failure is logged, and answered with InternalError).
     assert b"Traceback" not in server.stderr and b"failed" not in server.stderr, server.stderr.decode()
 
 
