@@ -96,3 +96,102 @@ def test_compiled_training_needs_adam(spec, root, capsys):
                    "--compile", "train", "--device", "cpu"])
     assert status != 0
     assert "--compile train needs --optimizer adam" in capsys.readouterr().err
+
+
+def _train(spec, root, *extra: str) -> int:
+    return main(["train", str(spec), "--data-root", str(root), "--epochs", "1", "--batch-size",
+                 "16", "--samples", "0", "--device", "cpu", *extra])
+
+
+def test_an_existing_run_is_never_overwritten_silently(tmp_path, spec, root, capsys):
+    out = tmp_path / "run"
+    assert _train(spec, root, "--out", str(out)) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert _train(spec, root, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert _train(spec, root, "--out", str(out), "--overwrite") == 0
+    assert (out / "checkpoint.pt").read_bytes() != before
+
+
+def test_the_default_folder_is_numbered_instead_of_reused(tmp_path, spec, root, capsys,
+                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _train(spec, root) == 0
+    assert _train(spec, root) == 0
+    out = capsys.readouterr().out
+    first, second = (tmp_path / "runs" / "small-fashion-mnist-adam",
+                     tmp_path / "runs" / "small-fashion-mnist-adam-2")
+    assert (first / "checkpoint.pt").exists() and (second / "checkpoint.pt").exists()
+    assert "files in runs/small-fashion-mnist-adam-2" in out
+    assert main(["train", str(spec), "--data-root", str(root), "--epochs", "2", "--batch-size",
+                 "16", "--samples", "0", "--resume"]) == 0
+    assert "resumed from runs/small-fashion-mnist-adam-2" in capsys.readouterr().out
+    assert "1 epoch)" in out  # plural right for one
+
+
+def test_a_generated_module_is_refused_with_its_spec_named(tmp_path, spec, root, capsys):
+    module = tmp_path / "small.py"
+    assert main(["compile", str(spec), "-o", str(module)]) == 0
+    capsys.readouterr()
+    assert main(["train", str(module), "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "takes the .pc spec" in err and "small.pc" in err
+
+
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1", "x"])
+def test_seeds_out_of_range_are_usage_errors(spec, root, capsys, seed):
+    with pytest.raises(SystemExit) as exited:
+        main(["train", str(spec), "--data-root", str(root), "--seed", seed])
+    assert exited.value.code == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, spec, root, capsys, monkeypatch):
+    import pcdsl.runtime.train as training
+
+    real = training._train_epoch
+    calls = []
+
+    def interrupted_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_epoch", interrupted_in_epoch_2)
+    out = tmp_path / "run"
+    status = main(["train", str(spec), "--data-root", str(root), "--epochs", "3", "--batch-size",
+                   "16", "--samples", "0", "--device", "cpu", "--lr", "0.02", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert "interrupted in epoch 2" in err and "holds epoch 1" in err
+    resume = err.strip().splitlines()[-1].strip()
+    assert resume.startswith("pcc train ") and resume.endswith("--resume")
+    assert "--lr 0.02" in resume and f"--out {out}" in resume and "--epochs 3" in resume
+    monkeypatch.setattr(training, "_train_epoch", real)
+    assert main(resume.split()[1:]) == 0  # the printed command does resume
+    assert "resumed from" in capsys.readouterr().out
+
+
+def test_eval_defaults_to_the_data_set_the_checkpoint_records(tmp_path, spec, root, capsys):
+    out = tmp_path / "run"
+    assert _train(spec, root, "--out", str(out)) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "checkpoint.pt"), "--data-root", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"] == "fashion-mnist"
+    # The checkpoint is checked before any data is read.
+    assert main(["eval", str(tmp_path / "none.pt"), "--data-root", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "none.pt" in err and "no data" not in err and "FashionMNIST" not in err
+
+
+def test_a_damaged_data_file_is_one_line(tmp_path, spec, root, capsys):
+    images = root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(b"\x00\x00\x08\x03" + images.read_bytes()[4:20])  # truncated
+    status = _train(spec, root, "--out", str(tmp_path / "run"))
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err and "internal error" not in err
+    assert "FashionMNIST" in err and len(err.strip().splitlines()) == 1
