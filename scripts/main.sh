@@ -2,8 +2,10 @@
 # The main job: compile the MNIST example, report on the generated module, then train it
 # briefly (one epoch of mini-batch EM on 10,000 training images) and print test bits per
 # dimension. Data: MNIST if found, else Fashion-MNIST, looked for under $PCDSL_DATA_ROOT,
-# ./data and ../shared/data; if neither is there, torchvision downloads Fashion-MNIST
-# into ./data (needs internet). The full recipe is in docs/training.md.
+# ./data and ../shared/data; if neither is there, torchvision downloads MNIST (the
+# tutorial's data set) into ./data (needs internet). The run goes to build/run, which this
+# script owns: each run replaces the previous one there (--overwrite). The full recipe is
+# in docs/training.md.
 source "$(dirname "$0")/venv.sh"
 mkdir -p build
 echo "$ pcc examples/mnist.pc -o build/mnist.py"
@@ -24,9 +26,9 @@ for candidate in "${PCDSL_DATA_ROOT:-}" data ../shared/data; do
   fi
 done
 if [ -z "$DATASET" ]; then
-  echo "no MNIST or Fashion-MNIST found: asking torchvision to download Fashion-MNIST into ./data"
-  DATASET=fashion-mnist ROOT=data DOWNLOAD=--download
+  echo "no MNIST or Fashion-MNIST found: asking torchvision to download MNIST into ./data"
+  DATASET=mnist ROOT=data DOWNLOAD=--download
 fi
-echo "$ pcc train build/mnist.py --dataset $DATASET --data-root $ROOT --optimizer em --epochs 1 --train-limit 10000 --out build/run"
-pcc train build/mnist.py --dataset "$DATASET" --data-root "$ROOT" $DOWNLOAD --optimizer em \
-  --epochs 1 --train-limit 10000 --out build/run --samples 16
+echo "$ pcc train examples/mnist.pc --dataset $DATASET --data-root $ROOT --optimizer em --epochs 1 --train-limit 10000 --out build/run --overwrite"
+pcc train examples/mnist.pc --dataset "$DATASET" --data-root "$ROOT" $DOWNLOAD --optimizer em \
+  --epochs 1 --train-limit 10000 --out build/run --overwrite --samples 16
