@@ -8,6 +8,7 @@ too, so that every stage reports mistakes the same way.
 from __future__ import annotations
 
 import difflib
+import functools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,8 @@ def visible(text: str) -> str:
     """``text`` with control and format characters (ANSI escapes, bidirectional overrides,
     zero-width joiners) replaced by U+FFFD, one for one, so that echoing a spec cannot
     drive the terminal or reorder what it shows, and columns still line up."""
+    if text.isprintable():  # no control or format character (the common case, at C speed)
+        return text
     return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf") and c != "\t" else c
                    for c in text)
 
@@ -112,13 +115,20 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
     return "\n".join(visible(line) for line in lines)
 
 
+@functools.lru_cache(maxsize=4)
+def _lines(text: str) -> tuple[str, ...]:
+    # Split once per source, not once per diagnostic: a file of 20,000 duplicate constants
+    # took minutes to report. (A string caches its hash, so the lookup is cheap.)
+    return tuple(text.splitlines())
+
+
 EXCERPT_WIDTH = 120  # longer source lines are shown as a window around the span
 
 
 def _excerpt(span: Span, text: str | None) -> list[str]:
     if text is None:
         return []
-    source_lines = text.splitlines()
+    source_lines = _lines(text)
     if not 1 <= span.line <= len(source_lines):
         return []
     line = source_lines[span.line - 1].expandtabs(1)

@@ -4,7 +4,10 @@ diagnostics and one-line errors."""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -81,6 +84,28 @@ def positive(text: str) -> int:
     return value
 
 
+def non_negative(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 0, found '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 0, found {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found '{text}'")
+    return value
+
+
 def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str],
                       stream: TextIO) -> None:
     for diagnostic in diagnostics:
@@ -112,3 +137,40 @@ def error(message: str) -> int:
     """Print a one-line usage error and return its exit status."""
     print(f"pcc: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def write_output(path: str, data: bytes, *, inputs: Sequence[str] = ()) -> int:
+    """Write a command's output file and return its exit status; a refusal or failure is
+    one line naming the file. Nothing is left half-written: a regular file is replaced
+    atomically (``pcdsl.files.atomic_write``). An existing file that is not a regular one
+    (``/dev/null``, ``/dev/stdout``, a pipe) is written in place, not renamed over; as root a
+    rename would replace the device itself. The output may not be one of ``inputs``."""
+    from pcdsl.files import atomic_write
+
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:
+        return error(f"cannot write {path}: {exc.strerror or exc}")
+    if found is not None:
+        if stat.S_ISDIR(found.st_mode):
+            return error(f"cannot write {path}: it is a folder; name a file, e.g. -o "
+                         f"{os.path.join(path, 'FILE')}")
+        for source in inputs:
+            if os.path.exists(source) and os.path.samefile(path, source):
+                return error(f"refusing to write over {source}, which this command reads "
+                             f"(-o {path}): name another output file")
+    else:
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            return error(f"cannot write {path}: there is no folder {folder}")
+    try:
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            with open(path, "wb") as handle:
+                handle.write(data)
+        else:
+            atomic_write(path, lambda handle: handle.write(data))
+    except OSError as exc:
+        return error(f"cannot write {path}: {exc.strerror or exc}")
+    return EXIT_OK

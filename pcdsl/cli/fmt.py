@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -57,17 +58,27 @@ def _read(path: str) -> str:
         raise CompileError([error("io", f"cannot read {name}: {reason}", None)]) from None
 
 
+def _refusal(path: str) -> str | None:
+    """Why ``pcc fmt`` may not rewrite ``path``, or None. Formatting replaces the file (a
+    rename), so like black, gofmt and prettier it leaves alone a file it may not write:
+    read-only (even to root, who may write anything, the mode says "leave this") or
+    another user's (the new file would be ours, taking it over in a shared folder)."""
+    target = os.path.realpath(path)
+    info = os.stat(target)
+    if info.st_uid != os.geteuid():
+        return f"it belongs to another user (uid {info.st_uid}), and rewriting would make it ours"
+    if not os.access(target, os.W_OK) or not info.st_mode & stat.S_IWUSR:
+        return f"it is read-only (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
 def _write_in_place(path: str, text: str) -> None:
     from pcdsl.files import write_text_atomically
 
     target = os.path.realpath(path)  # through a symbolic link, which stays a link
-    try:
-        mode = os.stat(target).st_mode & 0o7777
-    except OSError:
-        mode = None
+    mode = stat.S_IMODE(os.stat(target).st_mode)
     write_text_atomically(target, text)
-    if mode is not None:  # the atomic rename gives a fresh file; keep the spec's permissions
-        os.chmod(target, mode)
+    os.chmod(target, mode)  # the atomic rename gives a fresh file; keep the spec's permissions
 
 
 def format_one(path: str, check: bool) -> int:
@@ -96,6 +107,10 @@ def format_one(path: str, check: bool) -> int:
         return EXIT_OK
     if formatted != text:
         try:
+            refusal = _refusal(path)
+            if refusal is not None:
+                return cli_error(f"cannot reformat {path}: {refusal}; left as it was "
+                                 "(pcc fmt --check shows the changes)")
             _write_in_place(path, formatted)
         except OSError as exc:
             return cli_error(f"cannot write {path}: {exc.strerror or exc}")

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from pcdsl.cli.common import EXIT_OK, compile_failure, error
+from pcdsl.cli.common import EXIT_OK, compile_failure, error, non_negative, seconds, write_output
 from pcdsl.diagnostics import CompileError
 
 RENDERED = ("svg", "png", "pdf")  # formats Graphviz renders
@@ -38,10 +38,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     graph.add_argument("--model", help="the model to draw, when the file holds several")
     graph.add_argument("--layers", action="store_true",
                        help="draw the folded layer graph (kind, members, units per fold)")
-    graph.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
+    graph.add_argument("--max-nodes", type=non_negative, default=DEFAULT_MAX_NODES, metavar="N",
                        help=f"draw at most N nodes (regions and partitions, or folds), nearest the "
                             f"root (default {DEFAULT_MAX_NODES}; 0 for all)")
-    graph.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+    graph.add_argument("--timeout", type=seconds, default=300.0, metavar="SECONDS",
                        help="give up rendering after this long (default 300)")
     graph.set_defaults(run=run)
 
@@ -95,16 +95,10 @@ def dot_for(args: argparse.Namespace) -> tuple[str, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pcdsl.files import atomic_write
-
     fmt = output_format(args.output)
     if fmt is None:
         return error(f"cannot tell the format of {args.output}: use a .dot, .svg, .png or "
                      ".pdf file, or '-' for DOT on standard output")
-    if args.max_nodes < 0:
-        return error(f"--max-nodes must be 0 (all) or positive, found {args.max_nodes}")
-    if not args.timeout > 0:
-        return error(f"--timeout must be a positive number of seconds, found {args.timeout:g}")
     if fmt in RENDERED and shutil.which("dot") is None:
         # Said before compiling, so the fix comes at once.
         return error(f"rendering .{fmt} needs Graphviz's 'dot' on PATH: {INSTALL_HINT}")
@@ -122,8 +116,4 @@ def run(args: argparse.Namespace) -> int:
         data = render(text, fmt, args.timeout) if fmt in RENDERED else text.encode("utf-8")
     except RuntimeError as exc:
         return error(str(exc))
-    try:
-        atomic_write(args.output, lambda handle: handle.write(data))
-    except OSError as exc:
-        return error(f"cannot write {args.output}: {exc.strerror or exc}")
-    return EXIT_OK
+    return write_output(args.output, data, inputs=[args.file])

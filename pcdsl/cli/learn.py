@@ -4,7 +4,7 @@
 
 learns the Chow-Liu tree of a data set's training images (``pcdsl.ir.region_graphs.
 chow_liu``) and writes it as JSON, for ``regions = chow_liu_tree(file = "tree.json")``.
-The data are read with torchvision from ``DIR`` and never downloaded.
+The data are read with torchvision from ``DIR``, downloaded only with ``--download``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pcdsl.cli.common import EXIT_OK, Parser, error, positive
+from pcdsl.cli.common import EXIT_OK, Parser, error, positive, write_output
 
 DATASETS = ("fashion-mnist", "mnist")  # torchvision's FashionMNIST and MNIST: 1x28x28, 256 values
 DEFAULT_BINS = 16
@@ -30,8 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "'regions = chow_liu_tree(file = \"FILE\")' (the path relative to the spec).")
     tree.add_argument("--dataset", required=True, choices=DATASETS)
     tree.add_argument("--data-root", required=True, metavar="DIR",
-                      help="the torchvision root folder of the data set (e.g. DIR/FashionMNIST/raw);"
-                           " nothing is downloaded")
+                      help="the torchvision root folder of the data set (e.g. DIR/FashionMNIST/raw)")
+    tree.add_argument("--download", action="store_true",
+                      help="let torchvision download the data set if it is missing (needs internet)")
     tree.add_argument("--split", choices=("train", "test"), default="train",
                       help="the images to learn from (default: train)")
     tree.add_argument("--bins", type=positive, default=DEFAULT_BINS,
@@ -44,39 +45,35 @@ def register(commands: argparse._SubParsersAction) -> None:
     learn.set_defaults(run=run, learn_parser=learn)
 
 
-def _load(dataset: str, root: str, train: bool):
-    """The images of a torchvision data set as a (N, 28, 28) uint8 numpy array."""
-    import torchvision
-
-    source = {"fashion-mnist": torchvision.datasets.FashionMNIST,
-              "mnist": torchvision.datasets.MNIST}[dataset]
-    return source(root, train=train, download=False).data.numpy()
-
-
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "structure", None) is None:
         args.learn_parser.print_usage(sys.stderr)
         return error("say what to learn: pcc learn chow-liu ...")
-    from pcdsl.files import write_text_atomically
     from pcdsl.ir.region_graphs.chow_liu import ChowLiuTree, learn_chow_liu_tree, tree_to_json
+    from pcdsl.runtime.data import DataError, DatasetNotFound, load_split
 
     try:
-        images = _load(args.dataset, args.data_root, args.split == "train")
-    except (RuntimeError, OSError) as exc:
-        return error(f"cannot read the {args.dataset} data set under {args.data_root}: {exc}")
+        split = load_split(args.dataset, args.data_root, train=args.split == "train",
+                           download=args.download)
+    except DatasetNotFound as exc:
+        return error(f"{exc.dataset} not found under --data-root {args.data_root} (torchvision "
+                     f"looked in {exc.folder}): point --data-root at it, or add --download "
+                     "(needs internet)")
+    except DataError as exc:
+        return error(str(exc))
+    images = split.images.numpy()
     if args.limit is not None:
         images = images[:args.limit]
-    shape = (1, *images.shape[1:])
+    shape = tuple(images.shape[1:])
     try:
         learned = learn_chow_liu_tree(images, 256, shape, bins=args.bins)  # type: ignore[arg-type]
     except ValueError as exc:
         return error(str(exc))
     provenance = (("dataset", args.dataset), ("split", args.split), *learned.learned_from)
     tree = ChowLiuTree(learned.image_shape, learned.parents, provenance)
-    try:
-        write_text_atomically(args.output, tree_to_json(tree))
-    except OSError as exc:
-        return error(f"cannot write {args.output}: {exc.strerror or exc}")
+    status = write_output(args.output, tree_to_json(tree).encode("utf-8"))
+    if status != EXIT_OK:
+        return status
     print(f"wrote {args.output}: a tree over {len(tree.parents)} variables rooted at "
           f"{tree.root}, learned from {len(images)} {args.split} images of {args.dataset} "
           f"({min(args.bins, 256)} levels)")

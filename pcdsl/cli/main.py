@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from pcdsl import __version__
-from pcdsl.cli import check, fmt, graph, learn, lsp, pictures, train
+from pcdsl.cli import check, checkpoints, fmt, graph, learn, lsp, pictures, train
 from pcdsl.cli.common import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -36,11 +36,12 @@ from pcdsl.cli.common import (
     compile_failure,
     error,
     print_diagnostics,
+    write_output,
 )
 from pcdsl.diagnostics import CompileError, closest
 
 # Modules that each add their commands to the parser (``register``) with a ``run`` default.
-COMMAND_MODULES = (check, train, learn, fmt, lsp, graph, pictures)
+COMMAND_MODULES = (check, train, learn, fmt, lsp, graph, pictures, checkpoints)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_compile(args: argparse.Namespace) -> int:
-    from pcdsl.driver import compile_file, emit_python, write_atomically
+    from pcdsl.driver import compile_file, emit_python
 
     try:
         compiled = compile_file(args.file)
@@ -85,11 +86,7 @@ def _run_compile(args: argparse.Namespace) -> int:
     if output == "-":
         sys.stdout.write(text)
         return EXIT_OK
-    try:
-        write_atomically(output, text)
-    except OSError as exc:
-        return error(f"cannot write {output}: {exc.strerror or exc}")
-    return EXIT_OK
+    return write_output(output, text.encode("utf-8"), inputs=[args.file])
 
 
 def describe(compiled, model) -> dict:

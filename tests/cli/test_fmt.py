@@ -59,6 +59,45 @@ def test_rewriting_keeps_the_files_permissions(tmp_path):
     assert path.read_text() == PRETTY
 
 
+def test_a_read_only_file_is_refused_and_left_as_it_was(tmp_path, capsys):
+    # Even as root, who may write anything: the mode says "leave this alone".
+    path = write(tmp_path, "ugly.pc", UGLY)
+    os.chmod(path, 0o444)
+    before = os.stat(path)
+    assert main(["fmt", str(path)]) == 2
+    after = os.stat(path)
+    assert path.read_text() == UGLY and after.st_ino == before.st_ino
+    assert stat.S_IMODE(after.st_mode) == 0o444
+    err = capsys.readouterr().err
+    assert err == f"pcc: error: cannot reformat {path}: it is read-only (mode 0444); left as it was " \
+                  "(pcc fmt --check shows the changes)\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="giving a file to another user needs root")
+def test_another_users_file_is_refused_and_keeps_its_owner(tmp_path, capsys):
+    path = write(tmp_path, "ugly.pc", UGLY)
+    os.chown(path, 12345, -1)
+    assert main(["fmt", str(path)]) == 2
+    assert path.read_text() == UGLY and os.stat(path).st_uid == 12345
+    assert "it belongs to another user (uid 12345)" in capsys.readouterr().err
+
+
+def test_a_refused_file_does_not_stop_the_others(tmp_path):
+    locked = write(tmp_path, "locked.pc", UGLY)
+    os.chmod(locked, 0o444)
+    other = write(tmp_path, "other.pc", UGLY)
+    assert main(["fmt", str(locked), str(other)]) == 2
+    assert locked.read_text() == UGLY and other.read_text() == PRETTY
+
+
+def test_a_read_only_file_that_is_formatted_needs_no_write(tmp_path):
+    path = write(tmp_path, "pretty.pc", PRETTY)
+    os.chmod(path, 0o444)
+    assert main(["fmt", str(path)]) == 0
+    assert main(["fmt", "--check", str(path)]) == 0
+
+
 def test_check_prints_a_diff_exits_1_and_writes_nothing(tmp_path, capsys):
     path = write(tmp_path, "ugly.pc", UGLY)
     assert main(["fmt", "--check", str(path)]) == 1

@@ -3,6 +3,10 @@ with the usage of the command the mistake was made in, exit 2 and no traceback."
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import pytest
 
 from tests.cli.helpers import in_tmp, pcc, write  # noqa: F401  (in_tmp: autouse fixture)
@@ -104,3 +108,67 @@ def test_a_400_digit_integer_is_a_located_range_error_not_a_crash(capsys, comman
     assert "big.pc:3:23: error: the integer 999999999999…999999999999 (400 characters) is out of range" in err
     assert "integers are at most 9223372036854775807" in err and "internal error" not in err
     assert max(map(len, err.splitlines())) < 140  # the source line is shown as a window
+
+
+# Output files ------------------------------------------------------------------------------
+
+def test_compiling_a_spec_over_itself_is_refused(capsys):
+    write("self.pc", SPEC)
+    os.symlink("self.pc", "link.pc")
+    for output in ("self.pc", "./self.pc", "link.pc"):
+        status, _, err = pcc(capsys, "self.pc", "-o", output)
+        assert status == 2
+        assert err == (f"pcc: error: refusing to write over self.pc, which this command reads "
+                       f"(-o {output}): name another output file\n")
+    assert Path("self.pc").read_text() == SPEC
+
+
+def test_a_spec_named_like_its_module_is_not_overwritten_by_default(capsys):
+    write("model.py", SPEC)  # the default output is the spec's name with .py: itself
+    status, _, err = pcc(capsys, "compile", "model.py")
+    assert status == 2 and "refusing to write over model.py" in err
+    assert Path("model.py").read_text() == SPEC
+
+
+def test_graph_over_its_spec_is_refused(capsys):
+    write("spec.dot", SPEC)  # a spec may have any name
+    status, _, err = pcc(capsys, "graph", "spec.dot", "-o", "spec.dot")
+    assert status == 2 and "refusing to write over spec.dot" in err
+    assert Path("spec.dot").read_text() == SPEC
+
+
+@pytest.mark.parametrize("command", [("compile", "spec.pc"), ("graph", "spec.pc")])
+def test_output_into_a_missing_folder_or_onto_a_folder_is_one_line(capsys, command):
+    write("spec.pc", SPEC)
+    os.mkdir("folder.dot")
+    status, _, err = pcc(capsys, *command, "-o", "missing/out.dot")
+    assert (status, err) == (2, "pcc: error: cannot write missing/out.dot: there is no folder missing\n")
+    status, _, err = pcc(capsys, *command, "-o", "folder.dot")
+    assert (status, err) == (2, "pcc: error: cannot write folder.dot: it is a folder; name a file, "
+                                "e.g. -o folder.dot/FILE\n")
+    assert os.listdir("folder.dot") == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_disk_is_one_line_and_the_device_stays_a_device(capsys):
+    # Renaming a temporary file over /dev/full (as root) would replace the device itself.
+    write("spec.pc", SPEC)
+    status, _, err = pcc(capsys, "spec.pc", "-o", "/dev/full")
+    assert (status, err) == (2, "pcc: error: cannot write /dev/full: No space left on device\n")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_device_output_is_written_in_place(capsys):
+    write("spec.pc", SPEC)
+    status, _, err = pcc(capsys, "spec.pc", "-o", os.devnull)
+    assert status == 0, err
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_output_into_a_read_only_folder_is_one_line(capsys):
+    write("spec.pc", SPEC)
+    os.mkdir("locked", 0o555)
+    status, _, err = pcc(capsys, "spec.pc", "-o", "locked/m.py")
+    assert (status, err) == (2, "pcc: error: cannot write locked/m.py: Permission denied\n")
+    assert os.listdir("locked") == []
