@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         split = load_split(args.dataset, args.data_root, train=args.split == "train",
                            download=args.download)
     except DatasetNotFound as exc:
-        return error(f"{exc.dataset} not found under --data-root {args.data_root} (torchvision "
-                     f"looked in {exc.folder}): point --data-root at it, or add --download "
-                     "(needs internet)")
+        return error(f"cannot read the {exc.dataset} data set under {args.data_root}: not found "
+                     f"(torchvision looked in {exc.folder}); point --data-root at it, or add "
+                     "--download (needs internet)")
     except DataError as exc:
         return error(str(exc))
     images = split.images.numpy()

@@ -172,3 +172,58 @@ def test_output_into_a_read_only_folder_is_one_line(capsys):
     status, _, err = pcc(capsys, "spec.pc", "-o", "locked/m.py")
     assert (status, err) == (2, "pcc: error: cannot write locked/m.py: Permission denied\n")
     assert os.listdir("locked") == []
+
+
+# pcc learn's data ---------------------------------------------------------------------------
+
+LEARN = ("learn", "chow-liu", "--dataset", "mnist", "--data-root", "data", "-o", "tree.json")
+
+
+def test_learn_without_the_data_set_says_where_it_looked_and_what_to_do(capsys):
+    status, _, err = pcc(capsys, *LEARN)
+    assert status == 2 and len(err.splitlines()) == 1
+    assert err == ("pcc: error: cannot read the mnist data set under data: not found (torchvision "
+                   f"looked in {os.path.join('data', 'MNIST', 'raw')}); point --data-root at it, "
+                   "or add --download (needs internet)\n")
+    assert not os.path.exists("tree.json")
+
+
+def test_learn_from_damaged_files_is_one_line_naming_the_folder(capsys):
+    raw = Path("data", "MNIST", "raw")
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x03 not an IDX header")
+    status, _, err = pcc(capsys, *LEARN)
+    assert status == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"pcc: error: cannot read the mnist files in {raw}")
+    assert not os.path.exists("tree.json")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--bins", "0"), ("--limit", "-1"), ("--bins", "1e999")])
+def test_learn_numbers_are_checked_before_any_data_is_read(capsys, flag, value):
+    status, _, err = pcc(capsys, *LEARN, flag, value)
+    assert status == 2 and f"argument {flag}: expected a positive integer, found" in err
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (("check", "--max-params", "1e999", "spec.pc"), "argument --max-params: expected a positive integer"),
+    (("check", "--max-layers", "-1", "spec.pc"), "argument --max-layers: expected a positive integer"),
+    (("graph", "spec.pc", "-o", "-", "--max-nodes", "-1"), "argument --max-nodes: expected an integer "
+                                                           "of at least 0, found -1"),
+    (("graph", "spec.pc", "-o", "-", "--max-nodes", "1e999"), "argument --max-nodes: expected an "
+                                                              "integer of at least 0, found '1e999'"),
+    (("graph", "spec.pc", "-o", "-", "--timeout", "inf"), "argument --timeout: expected a positive "
+                                                          "number of seconds, found 'inf'"),
+    (("graph", "spec.pc", "-o", "-", "--timeout", "nan"), "found 'nan'"),
+])
+def test_malformed_flag_numbers_are_usage_errors(capsys, argv, words):
+    write("spec.pc", SPEC)
+    status, _, err = pcc(capsys, *argv)
+    assert status == 2 and words in err and "internal error" not in err
+
+
+def test_a_huge_budget_is_a_budget_like_any_other(capsys):
+    write("spec.pc", SPEC)
+    status, out, _ = pcc(capsys, "check", "--max-params", "9" * 30, "spec.pc")
+    assert status == 0 and out == "spec.pc: ok\n"
