@@ -162,7 +162,7 @@ def _run_info(args: argparse.Namespace) -> int:
     if model.report.structured_decomposable:
         structured += f" ({model.report.structured_decomposable[0].message})"
     print(f"  {'structured:':<16}{structured}")
-    print("  folds:")
+    print("  fold details:")
     for f in facts["folds"]:
         shape = "x".join(map(str, f["parameter_shape"])) if f["parameter_shape"] else "-"
         print(f"    {f['id']:>3}  depth {f['depth']:>3}  {f['kind']:<12} {f['size']:>5} x "

@@ -354,6 +354,8 @@ def test_info_text(capsys):
     assert status == 0
     assert out.startswith("model mnist")
     assert "25,657,730" in out
+    # The summary line and the table are named apart.
+    assert out.count("folds:") == 1 and out.count("fold details:") == 1
 
 
 def test_info_with_two_models(capsys, tmp_path):
