@@ -2,8 +2,8 @@
 
 - ``image_grid(batch, num_values, nrow)`` turns a batch of integer images (N, C, H, W),
   values 0..num_values-1, into one PIL image (``torchvision.utils.make_grid``; value ``v``
-  is drawn as grey level ``v * 255 / (num_values - 1)``); ``save_grid`` writes it as a
-  PNG, atomically.
+  is drawn as grey level ``v * 255 / (num_values - 1)``); ``save_grid`` writes it
+  atomically as PNG, JPEG, PDF or SVG, as the file's suffix says (``picture_format``).
 - ``standard_mask(name, image_shape)`` and ``parse_masks("left,top,centre,first:100",
   image_shape)`` build the standard observation masks, (D,) bool with True where a
   variable is **observed**:
@@ -33,6 +33,8 @@ torchvision and PIL are imported when first needed.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 import os
 import re
@@ -59,6 +61,7 @@ __all__ = [
     "inpainting_rows",
     "load_images",
     "parse_masks",
+    "picture_format",
     "save_grid",
     "save_image",
     "standard_mask",
@@ -184,14 +187,53 @@ def image_grid(batch: Tensor, num_values: int, nrow: int = 8, *, padding: int = 
     return _pil(_grid(to_rgb(_images(batch), num_values), nrow, padding, scale))
 
 
+# A picture's format follows its file's suffix, so `-o grid.jpg` is a JPEG, not PNG bytes
+# under a misleading name.
+PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".pdf": "PDF", ".svg": "SVG"}
+
+
+def picture_format(path: str | os.PathLike) -> str:
+    """The format named by a picture file's suffix (any case): ``"PNG"``, ``"JPEG"``,
+    ``"PDF"`` or ``"SVG"``. Raises ``ValueError`` for any other suffix; cheap (no import),
+    so a command can check its output's name before it loads anything."""
+    suffix = os.path.splitext(os.fspath(path))[1]
+    if suffix.lower() not in PICTURE_FORMATS:
+        found = f"'{suffix}'" if suffix else "no suffix"
+        raise ValueError(f"cannot tell the picture format of {os.fspath(path)} ({found}): "
+                         "expected .png, .jpg, .jpeg, .pdf or .svg")
+    return PICTURE_FORMATS[suffix.lower()]
+
+
+def _write_picture(handle, image: Image.Image, format: str) -> None:
+    if format == "SVG":  # the pixels as an embedded PNG, drawn unsmoothed at their size
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        width, height = image.size
+        handle.write((f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                      f'viewBox="0 0 {width} {height}">\n<image width="{width}" height="{height}" '
+                      f'style="image-rendering: pixelated" href="data:image/png;base64,{data}"/>\n'
+                      "</svg>\n").encode("ascii"))
+    elif format == "JPEG":  # full chroma resolution: pixel grids have sharp colour edges
+        image.convert("RGB").save(handle, format="JPEG", quality=95, subsampling=0)
+    elif format == "PDF":  # one pixel per point
+        image.convert("RGB").save(handle, format="PDF", resolution=72.0)
+    else:
+        image.save(handle, format=format)
+
+
 def save_image(path: str | os.PathLike, image: Image.Image) -> None:
-    """Write a PIL image as a PNG, atomically (temporary file and rename)."""
-    atomic_write(path, lambda handle: image.save(handle, format="PNG"))
+    """Write a PIL image in the format its suffix names (``picture_format``: PNG, JPEG,
+    PDF or SVG), atomically (temporary file and rename). Raises ``ValueError`` for an
+    unknown suffix, before writing anything."""
+    format = picture_format(path)
+    atomic_write(path, lambda handle: _write_picture(handle, image, format))
 
 
 def save_grid(path: str | os.PathLike, batch: Tensor, num_values: int, nrow: int = 8, *,
               padding: int = 2, scale: int = 1) -> Image.Image:
-    """``image_grid`` written to ``path`` as a PNG, atomically; returns the image."""
+    """``image_grid`` written to ``path`` atomically, in the format its suffix names
+    (``save_image``); returns the image."""
     image = image_grid(batch, num_values, nrow, padding=padding, scale=scale)
     save_image(path, image)
     return image

@@ -15,6 +15,7 @@ from pcdsl.runtime.pictures import (
     inpainting_grid,
     inpainting_rows,
     parse_masks,
+    picture_format,
     save_grid,
     standard_mask,
     to_rgb,
@@ -70,6 +71,55 @@ def test_save_grid_writes_a_png_atomically(tmp_path):
     with Image.open(path) as read:
         assert read.format == "PNG" and read.size == shown.size
         assert (numpy.asarray(read.convert("RGB")) == numpy.asarray(shown)).all()
+
+
+@pytest.mark.parametrize(("name", "pil_format"), [("grid.jpg", "JPEG"), ("grid.JPEG", "JPEG"),
+                                                 ("grid.pdf", "PDF"), ("grid.Png", "PNG")])
+def test_save_grid_writes_the_format_its_suffix_names(tmp_path, name, pil_format):
+    path = tmp_path / name
+    shown = save_grid(path, images(5), 4, nrow=5, scale=2)
+    assert os.listdir(tmp_path) == [name]
+    data = path.read_bytes()
+    if pil_format == "PDF":  # PIL reads no PDF: check the header and the embedded size
+        assert data.startswith(b"%PDF-") and f"/Width {shown.width}".encode() in data
+        return
+    from PIL import Image
+
+    with Image.open(path) as read:
+        assert read.format == pil_format and read.size == shown.size
+        error = numpy.abs(numpy.asarray(read.convert("RGB"), dtype=float) - numpy.asarray(shown))
+        assert error.mean() < 4  # JPEG is lossy, but at quality 95 close to every pixel
+
+
+def test_save_grid_as_svg_embeds_the_exact_pixels(tmp_path):
+    import base64
+    import io
+    import re
+    import xml.etree.ElementTree as ElementTree
+
+    from PIL import Image
+
+    path = tmp_path / "grid.svg"
+    shown = save_grid(path, images(3), 4, nrow=3, scale=2)
+    root = ElementTree.fromstring(path.read_text())  # well-formed XML
+    assert root.get("width") == str(shown.width) and root.get("height") == str(shown.height)
+    (href,) = re.findall(r'href="data:image/png;base64,([^"]+)"', path.read_text())
+    with Image.open(io.BytesIO(base64.b64decode(href))) as embedded:
+        assert (numpy.asarray(embedded.convert("RGB")) == numpy.asarray(shown)).all()
+
+
+@pytest.mark.parametrize("name", ["grid.gif", "grid", "grid.png.bak", "grid.tiff"])
+def test_an_unknown_picture_suffix_is_refused_before_writing(tmp_path, name):
+    with pytest.raises(ValueError, match=r"expected \.png, \.jpg, \.jpeg, \.pdf or \.svg"):
+        save_grid(tmp_path / name, images(2), 4)
+    assert os.listdir(tmp_path) == []
+
+
+def test_picture_format_names_the_format_of_each_suffix():
+    assert [picture_format(n) for n in ("a.png", "b.JPG", "c.jpeg", "d.pdf", "e.SVG")] == \
+        ["PNG", "JPEG", "JPEG", "PDF", "SVG"]
+    with pytest.raises(ValueError, match=r"cannot tell the picture format of out \(no suffix\)"):
+        picture_format("out")
 
 
 @pytest.mark.parametrize("name, observed", [
