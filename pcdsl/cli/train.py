@@ -151,7 +151,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--samples", type=_sample_count, default=64,
                        help="samples drawn into samples.png at the end (default 64; 0: none; "
                             f"at most {MAX_SAMPLES})")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--no-progress", action="store_true",
+                       help="no progress on stderr (by default: bars on a terminal, a line "
+                            "every 5 s elsewhere)")
     train.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's)")
     train.add_argument("--compile", choices=COMPILE_MODES, default="off",
                        help="run these passes through torch.compile (needs a C++ compiler on "
@@ -319,7 +321,7 @@ def _run_train(args: argparse.Namespace) -> int:
         em_pseudo_count=args.em_pseudo_count, em_step_decay=args.em_step_decay,
         seed=args.seed, device=device, out=out, eval_batch_size=args.eval_batch_size,
         train_limit=args.train_limit, test_limit=args.test_limit, samples=args.samples,
-        progress=not args.no_progress and sys.stderr.isatty(), compile=args.compile)
+        progress=not args.no_progress, compile=args.compile)
     try:
         result = train(source, config, splits[0], splits[1], spec=record, resume=args.resume,
                        overwrite=args.overwrite)

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pcdsl.files import atomic_write, write_text_atomically
+from pcdsl.files import write_text_atomically
 from pcdsl.runtime import runs
 from pcdsl.runtime.checkpoint import (
     CheckpointError,
@@ -67,10 +67,12 @@ from pcdsl.runtime.checkpoint import (
     load_weights_into,
     save_checkpoint,
 )
+from pcdsl.runtime.curves import StepLosses, write_curves
 from pcdsl.runtime.data import Split
 from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
 from pcdsl.runtime.loading import module_from_source
 from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
+from pcdsl.runtime.progress import Progress, plural, track
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -110,7 +112,7 @@ class TrainConfig:
     train_limit: int | None = None  # use only the first N training images (quick runs)
     test_limit: int | None = None
     samples: int = 64  # images in samples.png (0: none)
-    progress: bool = True
+    progress: bool = True  # on stderr: bars on a terminal, a line every few seconds elsewhere
     compile: str = "off"  # one of COMPILE_MODES
 
     def __post_init__(self) -> None:
@@ -276,13 +278,9 @@ def evaluate(circuit: nn.Module, split: Split, batch_size: int = 1024,
     return avg, bits_per_dimension(avg, int(circuit.num_variables)), accuracy
 
 
-def _progress(items, enabled: bool, description: str):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=description, unit="batch", leave=False, dynamic_ncols=True,
-                file=sys.stderr)
+def _progress(items: list, enabled: bool, description: str):
+    """``items``, with a progress bar on a terminal or a line every few seconds elsewhere."""
+    return track(items, description) if enabled else items
 
 
 # Checkpoints and files ------------------------------------------------------------------
@@ -315,28 +313,6 @@ def _set_rng_state(state: dict) -> None:
 
 def _write_metrics(path: Path, history: list[EpochMetrics]) -> None:
     write_text_atomically(path, "".join(json.dumps(asdict(m)) + "\n" for m in history))
-
-
-def _write_curves(path: Path, history: list[EpochMetrics], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(6, 4), dpi=120)
-    axes = figure.add_subplot()
-    epochs = [m.epoch for m in history]
-    axes.plot(epochs, [m.train_bpd for m in history], marker="o", label="train (during epoch)")
-    axes.plot(epochs, [m.test_bpd for m in history], marker="s", label="test")
-    axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("bits per dimension")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
 
 
 def _write_samples(path: Path, circuit: nn.Module, count: int, seed: int) -> None:
@@ -455,10 +431,11 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
             raise TrainingError(str(exc)) from None
 
     history: list[EpochMetrics] = []
+    losses = StepLosses()
     start = 0
     if resume:
-        start, history, saved_seed = _resume(circuit, optimizer, out, config,
-                                                   explicit_seed)
+        start, history, saved_seed, losses = _resume(circuit, optimizer, out, config,
+                                                     explicit_seed)
         if explicit_seed is None and saved_seed is not None:
             seed = saved_seed  # the resumed run keeps its data order
             config = replace(config, seed=seed)
@@ -478,10 +455,13 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
     uniform = uniform_bpd(circuit)
     saved_epoch = start if start else None
     epoch = start
+    progress = Progress(sys.stderr, epochs=config.epochs, num_variables=num_variables,
+                        batches_per_epoch=math.ceil(len(train_split) / config.batch_size))
     try:
         for epoch in range(start + 1, config.epochs + 1):
             metrics = _train_epoch(model, circuit, optimizer, evaluated, config, train_split,
-                                   test_split, epoch, per_rank, device, ranks, num_variables)
+                                   test_split, epoch, per_rank, device, ranks, num_variables,
+                                   progress if config.progress and ranks.main else None, losses)
             history.append(metrics)
             if not ranks.main:
                 continue
@@ -501,12 +481,15 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                                     optimizer=optimizer, epoch=epoch,
                                     extra={"config": asdict(config),
                                            "history": [asdict(m) for m in history],
+                                           "step_losses": losses.state(),
                                            "rng_state": _rng_state()})
                     _write_metrics(out / METRICS_NAME, history)
                     saved_epoch = epoch
-                _write_curves(out / "curves.png", history,
-                              f"{_model_name(circuit)} on {config.dataset}")
+                write_curves(out / "curves.png", losses=losses, epochs=history,
+                             title=f"{_model_name(circuit)} on {config.dataset}",
+                             num_variables=num_variables)
     except KeyboardInterrupt:
+        progress.close()
         raise TrainingInterrupted(epoch if epoch > (saved_epoch or 0) else epoch + 1,
                                   saved_epoch if out is not None else None,
                                   out / CHECKPOINT_NAME if out is not None else None) from None
@@ -516,21 +499,21 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
 
 
 def _epochs(count: int) -> str:
-    return f"{count} epoch{'' if count == 1 else 's'}"
+    return plural(count, "epoch")
 
 
 def _train_epoch(model: nn.Module, circuit: nn.Module, optimizer: Any, evaluated: nn.Module,
                  config: TrainConfig, train_split: Split, test_split: Split, epoch: int,
-                 per_rank: int, device: torch.device, ranks: Ranks,
-                 num_variables: int) -> EpochMetrics:
+                 per_rank: int, device: torch.device, ranks: Ranks, num_variables: int,
+                 progress: Progress | None, losses: StepLosses) -> EpochMetrics:
     """One epoch of training, then the evaluation of the test split."""
     circuit.train()
     indices = epoch_order(len(train_split), config.seed, epoch, ranks)  # type: ignore[arg-type]
     epoch_batches = list(batches(indices, per_rank))
-    bar = _progress(epoch_batches, config.progress and ranks.main,
-                    f"epoch {epoch}/{config.epochs}")
+    if progress is not None:
+        progress.start_epoch(epoch, len(epoch_batches))
     nll_sum, seen, began = 0.0, 0, time.perf_counter()
-    for batch in bar:
+    for done, batch in enumerate(epoch_batches, 1):
         x = _values(circuit, train_split.images[batch].to(device, non_blocking=True))
         labels = train_split.labels[batch].to(device)
         if config.optimizer == "adam":
@@ -546,13 +529,14 @@ def _train_epoch(model: nn.Module, circuit: nn.Module, optimizer: Any, evaluated
                                 "learning rate (--lr) or the EM step size (--em-step-size)")
         nll_sum += batch_nll * len(batch)
         seen += len(batch)
-        if bar is not epoch_batches:
-            elapsed = time.perf_counter() - began
-            bar.set_postfix(nll=f"{nll_sum / seen:.1f}",
-                            img_s=f"{seen * ranks.world / max(elapsed, 1e-9):.0f}")
+        losses.add(epoch - 1 + done / len(epoch_batches), batch_nll)
+        if progress is not None:
+            progress.step(len(batch) * ranks.world, batch_nll)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - began
+    if progress is not None:
+        progress.end_epoch()
     nll_sum, seen = _sum_over_ranks(nll_sum, seen, device=device)
     train_nll = nll_sum / max(seen, 1)
     eval_began = time.perf_counter()
@@ -571,9 +555,10 @@ def _model_name(circuit: nn.Module) -> str:
 
 
 def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainConfig,
-            explicit_seed: int | None) -> tuple[int, list[EpochMetrics], int | None]:
+            explicit_seed: int | None
+            ) -> tuple[int, list[EpochMetrics], int | None, StepLosses]:
     """Load the checkpoint in ``out`` into ``circuit`` and ``optimizer``: (its epoch, its
-    history, the seed it was trained with)."""
+    history, the seed it was trained with, its step losses)."""
     if out is None:
         raise TrainingError("resuming needs the output folder that holds checkpoint.pt (--out)")
     path = out / CHECKPOINT_NAME
@@ -602,4 +587,6 @@ def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainC
     if "rng_state" in extra:
         _set_rng_state(extra["rng_state"])
     history = [EpochMetrics(**m) for m in extra.get("history", [])]
-    return int(checkpoint.get("epoch") or 0), history, saved_seed
+    losses = (StepLosses.from_state(extra["step_losses"]) if "step_losses" in extra
+              else StepLosses())
+    return int(checkpoint.get("epoch") or 0), history, saved_seed, losses
