@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--scale", type=positive, default=2,
                         help="pixels per image pixel (default 2)")
     sample.add_argument("-o", "--output", default="samples.png",
-                        help="output PNG (default samples.png)")
+                        help="output picture, .png, .jpg, .pdf or .svg (default samples.png)")
     sample.set_defaults(run=run_sample)
 
     inpaint = commands.add_parser(
@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     inpaint.add_argument("--scale", type=positive, default=2,
                          help="pixels per image pixel (default 2)")
     inpaint.add_argument("-o", "--output", default="inpaint.png",
-                         help="output PNG (default inpaint.png)")
+                         help="output picture, .png, .jpg, .pdf or .svg (default inpaint.png)")
     inpaint.set_defaults(run=run_inpaint)
 
 
@@ -80,7 +80,23 @@ def _open_checkpoint(path: str):
     return circuit, checkpoint, None
 
 
-def _write_png(path: str, image) -> int:
+def _output_refusal(path: str) -> str | None:
+    """Why ``-o path`` cannot be written, checked before anything is loaded."""
+    from pcdsl.runtime.pictures import picture_format
+
+    try:
+        picture_format(path)
+    except ValueError as exc:
+        return f"-o: {exc}"
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        return f"-o {path} is a folder: name a picture file"
+    if not os.path.isdir(folder):
+        return f"-o {path}: the folder {folder} does not exist"
+    return None
+
+
+def _write_picture(path: str, image) -> int:
     from pcdsl.runtime.pictures import save_image
 
     try:
@@ -98,6 +114,9 @@ def run_sample(args: argparse.Namespace) -> int:
 
     from pcdsl.runtime.pictures import image_grid
 
+    refusal = _output_refusal(args.output)
+    if refusal:
+        return error(refusal)
     circuit, _, status = _open_checkpoint(args.checkpoint)
     if circuit is None:
         return status
@@ -106,7 +125,7 @@ def run_sample(args: argparse.Namespace) -> int:
     nrow = args.nrow or math.ceil(math.sqrt(args.count))
     image = image_grid(samples.view(args.count, *circuit.image_shape), circuit.num_values,
                        nrow, scale=args.scale)
-    return _write_png(args.output, image)
+    return _write_picture(args.output, image)
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
@@ -116,7 +135,10 @@ def run_inpaint(args: argparse.Namespace) -> int:
     from pcdsl.runtime.data import DataError, DatasetNotFound, data_root, load_images
     from pcdsl.runtime.pictures import inpainting_grid, parse_masks
 
-    circuit, checkpoint, status = _open_checkpoint(args.checkpoint)  # cheap checks first
+    refusal = _output_refusal(args.output)  # cheap checks first
+    if refusal:
+        return error(refusal)
+    circuit, checkpoint, status = _open_checkpoint(args.checkpoint)
     if circuit is None:
         return status
     dataset = args.dataset or trained_dataset(checkpoint)
@@ -147,4 +169,4 @@ def run_inpaint(args: argparse.Namespace) -> int:
     except DataError as exc:
         return error(str(exc))
     image = inpainting_grid(circuit, images, masks, generator, scale=args.scale)
-    return _write_png(args.output, image)
+    return _write_picture(args.output, image)

@@ -183,3 +183,19 @@ def test_inpaint_on_synthetic_data(capsys, tmp_path):
     red = int((pixels == numpy.array(HIDDEN_COLOUR, dtype=numpy.uint8)).all(axis=-1).sum())
     assert red == 3 * (392 + 684)  # the masked row of each block, hidden pixels only
     assert [p for p in os.listdir(tmp_path) if p.endswith(".png")] == ["inpaint.png"]
+
+
+@pytest.mark.parametrize("name, expected", [("s.gif", "cannot tell the picture format"),
+                                            ("nowhere/s.png", "does not exist")])
+def test_a_bad_output_is_refused_before_the_checkpoint_is_read(capsys, tmp_path, name, expected):
+    status, _, err = pcc(capsys, "sample", "missing.pt", "-o", name)
+    assert status == 2 and expected in err and "missing.pt" not in err
+
+
+@pytest.mark.parametrize("suffix, magic", [(".jpg", b"\xff\xd8"), (".pdf", b"%PDF"),
+                                           (".png", b"\x89PNG")])
+def test_sample_writes_the_format_its_suffix_names(capsys, tmp_path, suffix, magic):
+    ckpt = checkpoint(tmp_path, TINY, "tiny")
+    status, _, err = pcc(capsys, "sample", ckpt, "-n", "4", "-o", f"s{suffix}")
+    assert status == 0, err
+    assert (tmp_path / f"s{suffix}").read_bytes().startswith(magic)
