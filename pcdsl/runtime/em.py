@@ -119,11 +119,13 @@ class MiniBatchEM:
             setattr(self, key, float(state[key]))
         self.dataset_size = state.get("dataset_size")
         device = next(iter(self.parameters.values())).device
-        self._carried = {k: v.to(device) for k, v in state.get("statistics", {}).items()}
-        if self._carried:  # the next M-step starts from these counts instead of rebuilding them
-            self.masses = {k: v.sum(-1) for k, v in self._carried.items()}
-            self.scale = None
+        statistics = state.get("statistics", {})
+        if statistics:  # the next M-step starts from these counts instead of rebuilding them
+            self.scale = float(self.dataset_size or 1)
+            self.masses = {k: v.to(device).sum(-1) for k, v in statistics.items()}
+            self._carried = {k: v.to(device) * self.scale for k, v in statistics.items()}
         else:
+            self._carried = {}
             self.masses = {k: v.to(device, copy=True) for k, v in state.get("masses", {}).items()}
             self.scale = state.get("scale")
 
@@ -153,65 +155,64 @@ class MiniBatchEM:
     @torch.no_grad()
     def maximise(self, counts: dict[str, Tensor], rows: int) -> None:
         """M-step: fold a batch's counts (of ``rows`` examples) into the running counts,
-        then set every parameter with a rule to its smoothed normalised running counts."""
+        then set every parameter with a rule to its smoothed normalised running counts.
+        The count tensors serve as scratch space (the E-step made them for this)."""
         step = self.current_step_size()
         alpha = self.pseudo_count
         scale = float(self.dataset_size or rows)
+        rows = max(rows, 1)
         for name, rule in self.rules.items():
             parameter = self.parameters[name]
-            batch = counts[name].clamp_min(0) / max(rows, 1)  # (F, K, V) per example
-            mass = self.masses.get(name)
-            if rule == "softmax":
-                running = self._running_counts(name, parameter, batch.shape[-1])
-                running = batch if running is None else running.mul_(1 - step).add_(batch, alpha=step)
-            else:  # binomial: the running weighted mean's numerator u, (F, K)
-                trials = max(batch.shape[-1] - 1, 1)
+            batch = counts[name].clamp_min_(0)  # (F, K, V), summed over the batch
+            previous = self.masses.get(name)
+            mass = batch.sum(-1).div_(rows)  # (F, K) per example
+            if previous is not None:
+                mass = mass.mul_(step).add_(previous, alpha=1 - step)
+            total = scale * mass + alpha
+            if rule == "binomial":  # the weighted mean's numerator u, (F, K)
                 values = torch.arange(batch.shape[-1], dtype=batch.dtype, device=batch.device)
-                batch_mean = (batch * values).sum(-1) / trials
-                running = self._running_counts(name, parameter, 2)
-                running = (batch_mean if running is None
-                           else running.mul_(1 - step).add_(batch_mean, alpha=step))
-            batch_mass = batch.sum(-1)
-            mass = batch_mass if mass is None else (1 - step) * mass + step * batch_mass
-            self.masses[name] = mass
-            total = scale * mass
+                batch = (batch * values).sum(-1).div_(max(batch.shape[-1] - 1, 1))
+            n = batch.shape[-1] if rule == "softmax" else 2  # pseudo-count: success, failure
+            running = self._rebuilt_counts(name, parameter, previous, n)
+            if running is None:  # N s = N c / B
+                running = batch.mul_(scale / rows)
+            else:  # N s' = (1 - eta) N s + eta N c / B, from the last step's N
+                running = running.mul_((1 - step) * scale / self.scale).add_(
+                    batch, alpha=step * scale / rows)
             if rule == "softmax":
-                n = batch.shape[-1]
-                new = ((scale * running + alpha / n) / (total.unsqueeze(-1) + alpha)).clamp_min_(
+                new = running.add_(alpha / n).div_(total.unsqueeze(-1)).clamp_min_(
                     torch.finfo(running.dtype).tiny).log_()
-                empty = total.unsqueeze(-1) <= 0
             else:
-                success = (scale * running + alpha / 2) / (total + alpha)
-                eps = torch.finfo(success.dtype).eps
-                new = torch.logit(success.clamp(eps, 1 - eps))
-                empty = total <= 0
+                eps = torch.finfo(running.dtype).eps
+                new = torch.logit(running.add_(alpha / 2).div_(total).clamp_(eps, 1 - eps))
             if alpha <= 0:  # a distribution with no counts and no smoothing keeps its value
-                new = torch.where(empty, parameter, new)
+                empty = mass <= 0
+                new = torch.where(empty.unsqueeze(-1) if rule == "softmax" else empty, parameter, new)
             parameter.copy_(new)
+            self.masses[name] = mass
         self._carried = {}
         self.scale = scale
         self.steps += 1
 
-    def _running_counts(self, name: str, parameter: Tensor, n: int) -> Tensor | None:
-        """The running counts per example that set ``parameter`` at the last M-step (a new
-        tensor), rebuilt from its weights and total; None before the first step. For a
-        softmax the counts per entry, for a binomial the weighted mean's numerator ``u``
-        (``n = 2``: the pseudo-count splits between success and failure)."""
-        if name in self._carried:
-            carried = self._carried[name]
+    def _rebuilt_counts(self, name: str, parameter: Tensor, mass: Tensor | None,
+                        n: int) -> Tensor | None:
+        """``N s``: the running counts that set ``parameter`` at the last M-step, scaled by
+        that step's ``N``, rebuilt from the weights and the total ``mass`` (a new tensor);
+        None before the first step. For a binomial the weighted mean's numerator ``N u``."""
+        carried = self._carried.get(name)
+        if carried is not None:
             if self.rules[name] == "softmax":
-                return carried.clone()
+                return carried
             values = torch.arange(carried.shape[-1], dtype=carried.dtype, device=carried.device)
-            return (carried * values).sum(-1) / max(carried.shape[-1] - 1, 1)
-        mass = self.masses.get(name)
+            return (carried * values).sum(-1).div_(max(carried.shape[-1] - 1, 1))
         if mass is None or self.scale is None:
             return None
-        alpha, scale = self.pseudo_count, self.scale
+        total = self.scale * mass + self.pseudo_count
         if self.rules[name] == "softmax":
-            weights, total = parameter.softmax(-1), (scale * mass + alpha).unsqueeze(-1)
+            weights, total = parameter.softmax(-1), total.unsqueeze(-1)
         else:
-            weights, total = torch.sigmoid(parameter), scale * mass + alpha
-        return weights.mul_(total).sub_(alpha / n).clamp_min_(0).div_(scale)
+            weights = torch.sigmoid(parameter)
+        return weights.mul_(total).sub_(self.pseudo_count / n).clamp_min_(0)
 
     def step(self, x: Tensor, labels: Tensor | None = None) -> float:
         """One E-step and M-step on batch ``x``; returns the batch's mean log-likelihood
