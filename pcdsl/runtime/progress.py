@@ -65,12 +65,15 @@ def is_terminal(stream: IO[str]) -> bool:
 class Progress:
     """Progress of a training run of ``epochs`` epochs (numbered from 1) of
     ``batches_per_epoch`` batches each; see the module docstring. ``tty`` None asks the
-    stream; ``num_variables`` adds bits per dimension to the loss."""
+    stream; ``num_variables`` adds bits per dimension to the loss; ``enabled`` False
+    writes nothing (the ETAs are still measured)."""
 
     def __init__(self, stream: IO[str] | None = None, *, epochs: int, batches_per_epoch: int,
                  num_variables: int | None = None, tty: bool | None = None,
-                 interval: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 interval: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 enabled: bool = True) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
         self.tty = is_terminal(self.stream) if tty is None else tty
         self.epochs = epochs
         self.batches_per_epoch = batches_per_epoch
@@ -100,7 +103,7 @@ class Progress:
         self.epoch, self.done, self.images, self.loss_sum = epoch, 0, 0, 0.0
         self.batches = self.batches_per_epoch if batches is None else batches
         self.epoch_began = self.last_line = now
-        if self.tty:
+        if self.tty and self.enabled:
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
@@ -118,7 +121,7 @@ class Progress:
                 f"nll={self.mean_loss():.1f}, img_s={self.images_per_second():.0f}"
                 + (f", run ETA {format_duration(eta)}" if eta is not None else ""), refresh=False)
             self.bar.update(1)
-        elif self.clock() - self.last_line >= self.interval:
+        elif self.enabled and self.clock() - self.last_line >= self.interval:
             self._line()
 
     def end_epoch(self) -> None:
@@ -129,7 +132,7 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        else:
+        elif self.enabled:
             self._line(finished=now - self.epoch_began)
 
     def close(self) -> None:
@@ -200,9 +203,13 @@ class Progress:
 
 def track(items: Iterable[Item], description: str, *, total: int | None = None,
           stream: IO[str] | None = None, tty: bool | None = None, interval: float = 5.0,
-          clock: Callable[[], float] = time.monotonic) -> Iterator[Item]:
+          clock: Callable[[], float] = time.monotonic, enabled: bool = True) -> Iterator[Item]:
     """``items``, showing progress under ``description`` (an evaluation's batches, say): a
-    tqdm bar on a terminal, else a line every ``interval`` seconds."""
+    tqdm bar on a terminal, else a line every ``interval`` seconds; nothing unless
+    ``enabled``."""
+    if not enabled:
+        yield from items
+        return
     stream = stream if stream is not None else sys.stderr
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]

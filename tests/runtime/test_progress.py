@@ -143,3 +143,17 @@ def test_track_writes_lines_for_logs_and_a_bar_on_a_terminal():
     terminal = Terminal()
     assert list(track([1, 2, 3], "test", stream=terminal)) == [1, 2, 3]
     assert "test" in terminal.getvalue() and "\r" in terminal.getvalue()
+
+
+def test_disabled_progress_writes_nothing_but_still_measures():
+    clock, terminal, log = Clock(), Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = _progress(clock, stream, enabled=False)
+        progress.start_epoch(1)
+        for _ in range(4):
+            clock.now += 3
+            progress.step(10, 1.0)
+        progress.end_epoch()
+        assert progress.run_eta() == pytest.approx(4 * 3)
+        assert list(track(range(3), "test", stream=stream, enabled=False)) == [0, 1, 2]
+    assert terminal.getvalue() == log.getvalue() == ""
