@@ -67,9 +67,15 @@ def render(dot_text: str, fmt: str, timeout: float) -> bytes:
                            "(--max-nodes) or write .dot") from None
     except OSError as exc:
         raise RuntimeError(f"cannot run {program}: {exc.strerror or exc}") from None
+    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
     if done.returncode != 0 or not done.stdout:
-        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeError(f"Graphviz failed: {reason[0] if reason else f'exit {done.returncode}'}")
+        raise RuntimeError(f"Graphviz failed: {said[0] if said else f'exit {done.returncode}'}")
+    if any("scaling" in line.lower() for line in said):
+        # e.g. "graph is too large for cairo-renderer bitmaps. Scaling by 0.53 to fit"
+        print(f"pcc graph: warning: Graphviz scaled the picture down to fit its largest "
+              f"bitmap, so its labels may be too small to read: draw fewer nodes "
+              f"(--max-nodes), or write .svg or .pdf ({said[0].removeprefix('dot: ')})",
+              file=sys.stderr)
     return done.stdout
 
 

@@ -9,7 +9,7 @@ the top says how much is shown.
 Regions are boxes labelled with their scope: for images a pixel rectangle (``rows 0-13,
 cols 0-27``), otherwise ranges of variables (``x[0-3, 7]``); a hand-written region also
 shows its name. Partitions are small product nodes (a multiplication sign) with an edge from the region
-they split and an edge to each of their parts.
+they split and an edge to each of their parts; the root is at the left.
 """
 
 from __future__ import annotations
@@ -141,7 +141,11 @@ def region_graph_dot(graph: RegionGraph, *, title: str = "region graph",
                      "have partitions not shown")
     lines += [
         f"digraph {quote(title)} {{",
-        "  graph [rankdir=TB, nodesep=0.15, ranksep=0.3];",
+        # Left to right: the breadth of a region graph grows level by level, and its boxes
+        # are wider than tall, so stacking a level's boxes vertically keeps every example
+        # inside Graphviz's largest bitmap (top to bottom, MNIST's was 32767 x 869 pixels,
+        # scaled down to fit).
+        "  graph [rankdir=LR, nodesep=0.15, ranksep=0.3];",
         '  node [fontname="Helvetica", fontsize=10];',
         "  edge [arrowsize=0.5];",
     ]

@@ -188,3 +188,27 @@ def test_a_renderer_past_its_timeout_is_stopped(capsys, tmp_path, monkeypatch):
     assert status == 2
     assert "more than 0.5 s" in err and "--max-nodes" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "small.pc"]
+
+
+def test_a_picture_graphviz_scales_down_is_reported(capsys, tmp_path, monkeypatch):
+    fake_dot(tmp_path, "cat > /dev/null; echo 'dot: graph is too large for cairo-renderer bitmaps. "
+                       "Scaling by 0.5 to fit' >&2; printf '\\211PNG'", monkeypatch)
+    spec = write("small.pc", SMALL)
+    status, _, err = pcc(capsys, "graph", spec, "-o", "small.png")
+    assert status == 0
+    assert err == ("pcc graph: warning: Graphviz scaled the picture down to fit its largest bitmap, "
+                   "so its labels may be too small to read: draw fewer nodes (--max-nodes), or write "
+                   ".svg or .pdf (graph is too large for cairo-renderer bitmaps. Scaling by 0.5 to fit)\n")
+    assert (tmp_path / "small.png").read_bytes() == b"\x89PNG"
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed")
+@pytest.mark.parametrize("example", ["mnist", "poon_domingos", "quad_tree", "random_binary_tree"])
+def test_examples_render_at_full_scale_by_default(capsys, tmp_path, example):
+    # Top to bottom, these were 32767 pixels wide (Graphviz's limit) and scaled down to fit.
+    status, _, err = pcc(capsys, "graph", str(ROOT / "examples" / f"{example}.pc"), "-o", "g.png")
+    assert status == 0, err
+    assert "scaled" not in err
+    data = (tmp_path / "g.png").read_bytes()
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width < 32767 and height < 32767
