@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pcdsl.diagnostics import CompileError, Diagnostic, Span, error
 from pcdsl.files import write_text_atomically
+from pcdsl.ir.algebra import Algebra, gram_plan, square_diagnostics
 from pcdsl.ir.budget import size_errors
 from pcdsl.ir.circuit import Circuit
 from pcdsl.ir.lower import lower_model
@@ -32,6 +33,7 @@ class CompiledModel:
     circuit: Circuit
     report: StructureReport
     folded: FoldedCircuit
+    algebra: Algebra | None = None  # a model made from others (square(base)); else None
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,32 @@ def compile_file(path: str, **kwargs) -> CompiledFile:
     return compile_source(read_spec(path), path, **kwargs)
 
 
+def square_model(base: CompiledModel, name: str, span: Span | None = None) -> CompiledModel:
+    """The model ``name`` = square(base): the base circuit, renamed, with the plan of its
+    normaliser. A base that cannot be squared raises ``CompileError`` located at ``span``
+    (the operation in the spec)."""
+    regions = base.spec.regions.kind if base.spec.regions is not None else None
+    found = square_diagnostics(base.circuit, f"square({base.spec.name})", span, regions)
+    if found:
+        raise CompileError(list(found))
+    circuit = replace(base.circuit, name=name)
+    folded = replace(base.folded, circuit=circuit) if base.folded is not None else None
+    spec = replace(base.spec, name=name, span=span or base.spec.span)
+    algebra = Algebra("square", (base.spec.name,), gram_plan(circuit))
+    return CompiledModel(spec, circuit, base.report, folded, algebra)  # type: ignore[arg-type]
+
+
 def emit_python(compiled: CompiledFile, model: CompiledModel) -> str:
     from pcdsl.codegen import generate_module
 
-    return generate_module(model.folded, model.report, spec_file=compiled.path,
+    text = generate_module(model.folded, model.report, spec_file=compiled.path,
                            spec_sha256=compiled.sha256)
+    if model.algebra is None:
+        return text
+    from pcdsl.codegen.squared import generate_squared
+
+    return generate_squared(text, model.algebra.plan, model.folded,
+                            base_name=model.algebra.operands[0])
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -1,0 +1,198 @@
+"""Circuit algebra over the layer graph: the plan of a squared circuit, and the check that
+a circuit can be squared (structured decomposability, which is compatibility with itself).
+
+A squared circuit models p(x) = c(x)^2 / Z with Z = sum over all x of c(x)^2, where c may
+have negative weights. Z is computed exactly by one upward pass over *Gram matrices*: for
+two layers a and b over the same scope, G[a, b] (units of a x units of b) holds
+sum_x a_k(x) b_j(x) over the states x of that scope. The recursion is that of the product
+circuit c * c, with a matrix where the product circuit has a Kronecker layer:
+
+* two input layers over variable v: ``G = P_a P_b^T`` with ``P`` the (units, values) table;
+* a sum (weights W, several inputs concatenated) on either side: ``G = W_a [G[a_i, b_j]] W_b^T``
+  over the block matrix of its inputs' Grams (the identity on a side that is not a sum);
+* two products of the same kind whose inputs split the scope the same way: the elementwise
+  (Hadamard) or Kronecker product of the Grams of their matching inputs.
+
+Marginals use the same pass with an observed variable contributing ``p(x_v) p(x_v)^T``.
+Everything here is a pure function of the ``Circuit``; codegen folds the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from pcdsl.diagnostics import Diagnostic, Span, error
+from pcdsl.ir.circuit import Circuit, Layer, LayerKind
+from pcdsl.ir.lower import span_of_origin
+from pcdsl.ir.scope import describe_scope
+
+
+class GramKind(str, Enum):
+    INPUT = "input"  # two input layers over one variable
+    SUM = "sum"  # a sum on at least one side: W_a [blocks] W_b^T
+    HADAMARD = "hadamard"  # two Hadamard products: elementwise product of the Grams
+    KRONECKER = "kronecker"  # two Kronecker products: Kronecker product of the Grams
+
+
+@dataclass(frozen=True)
+class GramNode:
+    """G[left, right] for two layers over the same scope. ``inputs`` are node ids: for a
+    sum, the blocks row-major over (left's inputs, right's inputs), a side that is not a
+    sum counting as its own single input; for products, one per matching pair of inputs."""
+
+    id: int
+    kind: GramKind
+    left: int  # layer ids
+    right: int
+    inputs: tuple[int, ...]
+    rows: int  # units of left
+    columns: int  # units of right
+    variable: int | None = None  # input nodes
+    left_arity: int = 0  # sum nodes: inputs of the left sum (0: left is not a sum)
+    right_arity: int = 0
+
+
+@dataclass(frozen=True)
+class Algebra:
+    """How a model is made from others: ``operation`` (``"square"``) of ``operands`` (model
+    names of the same file), with the plan of its normaliser."""
+
+    operation: str
+    operands: tuple[str, ...]
+    plan: GramPlan
+
+
+@dataclass(frozen=True)
+class GramPlan:
+    """Every Gram matrix the pass computes, inputs first; ``nodes[output]`` is the root's."""
+
+    circuit: Circuit
+    nodes: tuple[GramNode, ...]
+    output: int
+
+
+TABLE_KINDS = (LayerKind.CATEGORICAL, LayerKind.BINOMIAL, LayerKind.EMBEDDING)
+
+
+class _Incompatible(Exception):
+    def __init__(self, layer: Layer, reason: str) -> None:
+        super().__init__(reason)
+        self.layer = layer
+        self.reason = reason
+
+
+def gram_plan(circuit: Circuit) -> GramPlan:
+    """The Gram pass of ``circuit`` squared. Raises ``ValueError`` when the circuit cannot
+    be squared; ``square_diagnostics`` says why, at a spec position."""
+    try:
+        return _plan(circuit)
+    except _Incompatible as exc:
+        raise ValueError(exc.reason) from None
+
+
+def square_diagnostics(circuit: Circuit, operation: str, span: Span | None,
+                       regions: str | None) -> tuple[Diagnostic, ...]:
+    """Why ``circuit`` cannot be squared, located at the operation (``span``), with a note
+    at the region or partition at fault; empty when it can. ``regions`` names the base's
+    region graph kind (None for a hand-written structure), for the hint."""
+    try:
+        _plan(circuit)
+    except _Incompatible as exc:
+        where = span_of_origin(circuit, exc.layer.origin)
+        notes = ((exc.reason, where),) if where is not None else ()
+        if exc.reason.startswith("input"):  # an input kind the Gram pass has no integral for
+            return (error("unsupported", f"{operation} needs input units with a table of values "
+                          f"(categorical, binomial, bernoulli, embedding): {exc.reason}", span,
+                          "use categorical inputs", notes),)
+        graph = f"{regions} is not structured-decomposable" if regions else \
+            "the structure is not structured-decomposable"
+        return (error("not-structured", f"{operation} needs a structured-decomposable circuit, "
+                      f"and {graph}: {exc.reason}", span, _HINTS.get(regions or "", _HINT), notes),)
+    return ()
+
+
+_HINT = ("use a region graph with one split per region, the same wherever a scope recurs "
+         "(quad_tree, linear_tree, random_binary_tree, chow_liu_tree)")
+_HINTS = {
+    "quad_graph": "use quad_tree",
+    "poon_domingos": "use quad_tree",
+    "random_binary_tree": "use random_binary_tree with repetitions = 1",
+    "linear_tree": "use linear_tree with repetitions = 1",
+}
+
+
+def _plan(circuit: Circuit) -> GramPlan:
+    layers = circuit.layers
+    index: dict[tuple[int, int], int] = {}
+    nodes: list[GramNode] = []
+    # Depth-first from the root pair, iteratively (chains can be thousands of layers
+    # deep): a pair is created once every pair it reads exists.
+    stack = [(circuit.output, circuit.output)]
+    while stack:
+        pair = stack[-1]
+        if pair in index:
+            stack.pop()
+            continue
+        a, b = layers[pair[0]], layers[pair[1]]
+        kind, children, arity = _expand(circuit, a, b)
+        missing = [c for c in children if c not in index]
+        if missing:
+            stack.extend(reversed(missing))
+            continue
+        stack.pop()
+        index[pair] = len(nodes)
+        nodes.append(GramNode(
+            id=len(nodes), kind=kind, left=a.id, right=b.id,
+            inputs=tuple(index[c] for c in children), rows=a.num_units, columns=b.num_units,
+            variable=a.variable if kind is GramKind.INPUT else None,
+            left_arity=arity[0], right_arity=arity[1]))
+    return GramPlan(circuit, tuple(nodes), index[(circuit.output, circuit.output)])
+
+
+def _expand(circuit: Circuit, a: Layer, b: Layer
+            ) -> tuple[GramKind, list[tuple[int, int]], tuple[int, int]]:
+    """The kind of G[a, b] and the pairs it reads (with the sums' arities)."""
+    if a.kind.is_sum or b.kind.is_sum:
+        left = a.inputs if a.kind.is_sum else (a.id,)
+        right = b.inputs if b.kind.is_sum else (b.id,)
+        return (GramKind.SUM, [(i, j) for i in left for j in right],
+                (len(left) if a.kind.is_sum else 0, len(right) if b.kind.is_sum else 0))
+    if a.kind.is_input and b.kind.is_input:
+        for layer in (a, b):
+            if layer.kind not in TABLE_KINDS:
+                raise _Incompatible(layer, f"input units of kind '{layer.kind.value}' over "
+                                    f"x[{layer.variable}] have no table of values")
+        return GramKind.INPUT, [], (0, 0)
+    if a.kind.is_product and b.kind.is_product and a.kind is b.kind:
+        return _product_kind(a), _matching_inputs(circuit, a, b), (0, 0)
+    raise _Incompatible(a, f"{describe_scope(_scope(circuit, a.id))} is computed both by a {a.kind.value} "
+                        f"layer and by a {b.kind.value} layer")
+
+
+def _scope(circuit: Circuit, layer: int) -> int:
+    # The IR is moving scopes from the layer records to the circuit (computed when asked
+    # for); this reads either.
+    scope = getattr(circuit, "scope", None)
+    return scope(layer) if callable(scope) else circuit.layers[layer].scope
+
+
+def _product_kind(layer: Layer) -> GramKind:
+    return GramKind.HADAMARD if layer.kind is LayerKind.HADAMARD else GramKind.KRONECKER
+
+
+def _matching_inputs(circuit: Circuit, a: Layer, b: Layer) -> list[tuple[int, int]]:
+    """The inputs of b in the order of a's inputs, matched by scope: products over the same
+    scope must split it the same way (structured decomposability)."""
+    by_scope = {_scope(circuit, j): j for j in b.inputs}
+    pairs = []
+    for i in a.inputs:
+        j = by_scope.get(_scope(circuit, i))
+        if j is None or len(by_scope) != len(a.inputs):
+            raise _Incompatible(b, f"{describe_scope(_scope(circuit, a.id))} is split in two "
+                                "different ways")
+        pairs.append((i, j))
+    if a.kind is LayerKind.KRONECKER and [j for _, j in pairs] != list(b.inputs):
+        raise _Incompatible(b, f"{describe_scope(_scope(circuit, a.id))} is split into the same parts in "
+                            "two different orders")
+    return pairs

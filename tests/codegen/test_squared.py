@@ -1,0 +1,191 @@
+"""Squared circuits, p(x) = c(x)^2 / Z: the generated module against brute-force enumeration
+of tiny models, with c computed by the independent evaluator of tests/reference.py."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pcdsl.driver import compile_source, emit_python, square_model
+from pcdsl.runtime.loading import load_generated
+from tests.reference import all_states, reference_log_likelihood
+
+BASE = """
+model base {{
+  data    = {data}
+  regions = {regions}
+  inputs  = {inputs}
+  layers  = {layers}
+  weights = none(init = normal(mean = 0.0, std = 0.7))
+  {extra}
+}}
+"""
+IMAGE = "image(channels = 1, height = 2, width = 2, values = 3)"
+
+CONFIGS = {
+    "cp-quad-tree-4": (IMAGE, "quad_tree(splits = 4)", "categorical(units = 3)", "cp(units = 4)", ""),
+    "cp_t-quad-tree-2": (IMAGE, "quad_tree(splits = 2)", "categorical(units = 3)", "cp_t(units = 3)",
+                         ""),
+    "tucker-binomial": (IMAGE, "quad_tree(splits = 4)", "binomial(units = 2)", "tucker(units = 2)", ""),
+    "embedding-linear-tree": ("image(channels = 1, height = 2, width = 2, values = 2)",
+                              "linear_tree", "embedding(units = 2)", "cp(units = 3)", ""),
+    "two-classes": ("image(channels = 1, height = 1, width = 3, values = 3)", "linear_tree",
+                    "categorical(units = 2)", "cp(units = 3)", "classes = 2"),
+    "two-channels": ("image(channels = 2, height = 1, width = 2, values = 2)",
+                     "quad_tree(splits = 2)", "categorical(units = 2)", "cp(units = 2)", ""),
+}
+
+
+def build(tmp_path: Path, source: str, name: str = "squared"):
+    compiled = compile_source(source, "base.pc")
+    model = square_model(compiled.model("base"), name)
+    path = tmp_path / f"{name}.py"
+    path.write_text(emit_python(compiled, model))
+    return model, load_generated(path)
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def squared(request, tmp_path_factory):
+    data, regions, inputs, layers, extra = CONFIGS[request.param]
+    source = BASE.format(data=data, regions=regions, inputs=inputs, layers=layers, extra=extra)
+    model, module = build(tmp_path_factory.mktemp(request.param), source)
+    circuit = module.Circuit().double()
+    return model, module, circuit
+
+
+def enumerate_squares(model, circuit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every state, and c(x)^2 at each (states, classes), from the naive evaluator."""
+    states = all_states(circuit.num_variables, circuit.num_values)
+    with torch.no_grad():
+        values = reference_log_likelihood(model.circuit, model.folded, circuit, states, linear=True)
+    values = values if values.dim() == 2 else values.unsqueeze(-1)
+    return states, values ** 2
+
+
+def test_normalised_by_enumeration(squared):
+    model, module, circuit = squared
+    states = all_states(circuit.num_variables, circuit.num_values)
+    with torch.no_grad():
+        total = circuit(states).exp().sum(dim=0)
+    torch.testing.assert_close(total, torch.ones_like(total), rtol=0, atol=1e-9)
+    assert module.IS_NORMALISED and circuit.is_normalised and module.ALGEBRA == "square"
+
+
+def test_likelihood_and_partition_match_enumeration(squared):
+    model, _, circuit = squared
+    states, squares = enumerate_squares(model, circuit)
+    assert (squares.sum(dim=0) > 0).all()
+    with torch.no_grad():
+        log_z = circuit.log_partition()
+        ll = circuit(states)
+    torch.testing.assert_close(log_z.reshape(-1), squares.sum(dim=0).log(), rtol=0, atol=1e-9)
+    expected = (squares / squares.sum(dim=0)).log()
+    torch.testing.assert_close(ll.reshape(expected.shape), expected, rtol=0, atol=1e-9)
+
+
+def test_marginals_match_enumeration(squared):
+    model, _, circuit = squared
+    states, squares = enumerate_squares(model, circuit)
+    probabilities = squares / squares.sum(dim=0)
+    d = circuit.num_variables
+    for observed in (torch.tensor([True] + [False] * (d - 1)),
+                     torch.tensor([i % 2 == 1 for i in range(d)]),
+                     torch.zeros(d, dtype=torch.bool)):
+        # The marginal of each row: the total probability of the states agreeing with it on
+        # the observed variables.
+        same = (states[:, None, :] == states[None, :, :]) | ~observed
+        expected = (same.all(dim=-1).double() @ probabilities).log()
+        with torch.no_grad():
+            found = circuit.log_marginal(states, observed)
+        torch.testing.assert_close(found.reshape(expected.shape), expected, rtol=0, atol=1e-9)
+
+
+def test_conditional_is_a_distribution(squared):
+    _, _, circuit = squared
+    states = all_states(circuit.num_variables, circuit.num_values)
+    query = torch.zeros(circuit.num_variables, dtype=torch.bool)
+    query[-1] = True
+    evidence = ~query
+    with torch.no_grad():
+        conditional = circuit.log_conditional(states, query, evidence).exp()
+    # Rows that differ only in the queried variable partition the states: each group sums to 1.
+    groups = conditional.reshape(-1, circuit.num_values, *conditional.shape[1:]).sum(dim=1)
+    torch.testing.assert_close(groups, torch.ones_like(groups), rtol=0, atol=1e-9)
+
+
+def test_sampling_frequencies_match_enumeration(tmp_path):
+    source = BASE.format(data="image(channels = 1, height = 1, width = 3, values = 2)",
+                         regions="linear_tree",
+                         inputs="categorical(units = 2)", layers="cp(units = 2)", extra="")
+    model, module = build(tmp_path, source)
+    circuit = module.Circuit().double()
+    states, squares = enumerate_squares(model, circuit)
+    probabilities = (squares[:, 0] / squares[:, 0].sum())
+    n = 6_000
+    samples = circuit.sample(n, generator=torch.Generator().manual_seed(0))
+    codes = (samples.reshape(n, 3) * torch.tensor([4, 2, 1])).sum(dim=1)
+    frequencies = torch.bincount(codes, minlength=8).double() / n
+    # States are enumerated in the same (big-endian) order as the codes.
+    bound = 4 * (probabilities * (1 - probabilities) / n).sqrt() + 1e-3
+    assert ((frequencies - probabilities).abs() <= bound).all(), (frequencies, probabilities)
+    # Conditional sampling keeps the observed values.
+    x = torch.tensor([[1, 0, 0]] * 50)  # flat rows, though the data are 1x1x3 images
+    observed = torch.tensor([True, False, False])
+    completed = circuit.sample_conditional(x, observed, generator=torch.Generator().manual_seed(1))
+    assert (completed[:, 0] == 1).all() and completed.shape == x.shape
+
+
+def test_map_is_refused_naming_why(squared):
+    _, _, circuit = squared
+    x = torch.zeros(1, circuit.num_variables, dtype=torch.long)
+    with pytest.raises(ValueError, match="MAP is not supported for the squared circuit.*signed"):
+        circuit.map_complete(x, torch.zeros(circuit.num_variables, dtype=torch.bool))
+
+
+def test_module_identity_and_em_refusal(squared):
+    model, module, circuit = squared
+    assert module.MODEL_NAME == "squared" and module.BASE_MODEL == "base"
+    assert isinstance(circuit, module.BaseCircuit)
+    assert module.EM_RULES == {}
+    from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
+    with pytest.raises(EMNotSupported):
+        MiniBatchEM(circuit)
+
+
+def test_training_lowers_the_loss_with_finite_gradients(tmp_path):
+    source = BASE.format(data=IMAGE, regions="quad_tree(splits = 4)",
+                         inputs="categorical(units = 3)", layers="cp(units = 4)", extra="")
+    _, module = build(tmp_path, source)
+    circuit = module.Circuit()
+    batch = torch.tensor([[0, 1, 2, 0], [0, 1, 2, 1], [2, 2, 2, 0]] * 4)
+    optimiser = torch.optim.Adam(circuit.parameters(), lr=0.05)
+    losses = []
+    for _ in range(10):
+        optimiser.zero_grad()
+        loss = -circuit(batch).mean()
+        loss.backward()
+        for name, parameter in circuit.named_parameters():
+            assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.5, losses
+
+
+def test_large_image_stays_finite_without_clamping(tmp_path):
+    """28x28 with 256 values: Z is far below the smallest float32 (ln Z about -784 ln 256 away
+    from c's scale), yet every value stays finite and each image gets its own value."""
+    source = BASE.format(data="image(channels = 1, height = 28, width = 28, values = 256)",
+                         regions="quad_tree(splits = 4)", inputs="categorical(units = 2)",
+                         layers="cp(units = 2)", extra="")
+    _, module = build(tmp_path, source)
+    circuit = module.Circuit()
+    x = torch.randint(256, (4, 784), generator=torch.Generator().manual_seed(0))
+    ll = circuit(x)
+    assert torch.isfinite(ll).all() and torch.isfinite(circuit.log_partition())
+    assert len(set(ll.tolist())) == 4
+    assert (ll < -708.4).all() and ((ll + 784 * math.log(256)).abs() < 1000).all()
+    ll.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in circuit.parameters())
