@@ -39,16 +39,21 @@ class Parser(argparse.ArgumentParser):
         # Subcommands are parsed by their own parser's parse_known_args; refusing leftovers
         # here, rather than in the top level's parse_args, reports them with the usage
         # of the command they were given to.
+        self._given = list(sys.argv[1:] if args is None else args)
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(self.unrecognized(extras))
         return namespace, extras
 
+    def unknown_flags(self, given: Sequence[str]) -> list[str]:
+        return [a for a in given if a.startswith("--")
+                and a.split("=", 1)[0] not in self._option_string_actions]
+
     def unrecognized(self, extras: list[str]) -> str:
         """The message for arguments no option or positional took, naming the closest
         flag of this command for each unknown one."""
         flags = [f for f in self._option_string_actions if f.startswith("--")]
-        unknown = [e.split("=", 1)[0] for e in extras if e.startswith("-") and e != "-"]
+        unknown = list(dict.fromkeys(e.split("=", 1)[0] for e in extras if e.startswith("-") and e != "-"))
         if not unknown:
             return f"unrecognized arguments: {' '.join(extras)}"
         suggestions = {flag: closest(flag, flags) for flag in unknown}
@@ -59,6 +64,11 @@ class Parser(argparse.ArgumentParser):
         return "; ".join(parts)
 
     def error(self, message: str) -> None:
+        # argparse reports a missing argument before an unknown flag, yet the flag is often
+        # the mistake: `pcc check --max-param 3` says what `--max-param` should have been.
+        unknown = self.unknown_flags(getattr(self, "_given", ()))
+        if message.startswith("the following arguments are required") and unknown:
+            message = self.unrecognized(unknown)
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {with_suggestion(message)}\n")
 

@@ -181,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return error(unknown)
         argv.insert(0, "compile")
     elif argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        if closest(argv[0].split("=", 1)[0], ("--help", "--version")):  # e.g. --verison
+            parser.error(parser.unrecognized(argv[:1]))
         argv.insert(0, "compile")
     args = parser.parse_args(argv)
     if args.command is None:

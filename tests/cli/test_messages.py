@@ -66,6 +66,20 @@ def test_a_misspelt_flag_gets_its_commands_usage_and_the_closest_flag(capsys, ar
     assert f"unknown option '{wrong}', did you mean '{right}'?" in err
 
 
+@pytest.mark.parametrize(("argv", "wrong", "right"), [
+    (("--verison",), "--verison", "--version"),
+    (("check", "--max-param", "3"), "--max-param", "--max-params"),  # and no FILE
+    (("learn", "chow-liu", "--dataste", "mnist", "--data-root", ".", "-o", "t.json"),
+     "--dataste", "--dataset"),  # --dataset is required
+    (("--output=x.py", "--modle", "m"), "--modle", "--model"),
+])
+def test_a_misspelt_flag_is_named_before_a_missing_argument(capsys, argv, wrong, right):
+    status, _, err = pcc(capsys, *argv)
+    assert status == 2
+    assert f"unknown option '{wrong}', did you mean '{right}'?" in err
+    assert "arguments are required" not in err
+
+
 def test_an_abbreviated_flag_is_refused_with_the_full_name(capsys):
     # An abbreviation would change meaning when a flag with the same prefix is added.
     write("spec.pc", SPEC)
