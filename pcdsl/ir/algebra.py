@@ -118,7 +118,6 @@ _HINTS = {
     "quad_graph": "use quad_tree",
     "poon_domingos": "use quad_tree",
     "random_binary_tree": "use random_binary_tree with repetitions = 1",
-    "linear_tree": "use linear_tree with repetitions = 1",
 }
 
 

@@ -34,6 +34,8 @@ CONFIGS = {
                               "linear_tree", "embedding(units = 2)", "cp(units = 3)", ""),
     "two-classes": ("image(channels = 1, height = 1, width = 3, values = 3)", "linear_tree",
                     "categorical(units = 2)", "cp(units = 3)", "classes = 2"),
+    "mixing-repetitions": (IMAGE, "linear_tree(repetitions = 2)", "categorical(units = 2)",
+                           "cp(units = 2)", ""),
     "two-channels": ("image(channels = 2, height = 1, width = 2, values = 2)",
                      "quad_tree(splits = 2)", "categorical(units = 2)", "cp(units = 2)", ""),
 }
