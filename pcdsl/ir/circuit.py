@@ -1,12 +1,21 @@
 """The layer graph of a circuit: input, sum and product layers with unit counts and
 symbolic parameter shapes, independent of any backend.
+
+A circuit keeps its layers column by column, in numpy arrays indexed by layer id (kind,
+units, inputs, ...), since image circuits have hundreds of thousands of layers and the
+passes work on whole columns at once; ``circuit.layers[i]`` is layer ``i`` as a ``Layer``
+record, with its inputs, kind and parameters, made when asked for.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import overload
+
+import numpy as np
 
 from pcdsl.ir.region_graph import RegionGraph
 
@@ -89,7 +98,6 @@ class Layer:
     kind: LayerKind
     inputs: tuple[int, ...]  # layer ids
     num_units: int
-    scope: int  # bit set of variables
     origin: Origin
     weight: Weight | None = None  # gaussian inputs: the means
     variable: int | None = None  # input layers: the variable they are over
@@ -113,24 +121,116 @@ class Layer:
         return self.weight is not None and self.weight.is_normalised
 
 
+LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)  # the codes of ``Circuit.kinds``
+
+
 @dataclass(frozen=True)
+class Parameters:
+    """What a layer is parameterised by: its weight and, for gaussian inputs, the
+    standard deviations. Layers with equal parameters share one entry of a circuit's
+    ``parameters`` table."""
+
+    weight: Weight
+    std: Weight | None = None
+
+    @property
+    def size(self) -> int:
+        return self.weight.size + (self.std.size if self.std is not None else 0)
+
+
+@dataclass(frozen=True, eq=False)
 class Circuit:
     name: str
     num_variables: int
     num_values: int | None  # None for real-valued data
     image_shape: tuple[int, int, int] | None
-    layers: tuple[Layer, ...]  # indexed by id, topologically ordered
+    # The layers, topologically ordered, one entry per layer id:
+    kinds: np.ndarray  # int8: index into LAYER_KINDS
+    units: np.ndarray  # int64: number of units
+    input_offsets: np.ndarray  # int64, one more entry: layer i reads input_ids[offsets[i]:offsets[i + 1]]
+    input_ids: np.ndarray  # int64: layer ids
+    variables: np.ndarray  # int64: input layers: the variable they are over; -1 for the others
+    parameter_ids: np.ndarray  # int64: index into ``parameters``; -1 for layers without any
+    origin_regions: np.ndarray  # int64: the region each layer implements part of
+    origin_partitions: np.ndarray  # int64: ... and the partition, or -1 for a whole region
+    parameters: tuple[Parameters, ...]  # the distinct parameters of the layers
     output: int  # the root layer
     region_graph: RegionGraph
     seed: int
+    _scopes: dict[int, int] = field(default_factory=dict, init=False, repr=False)  # memo of ``scope``
+
+    @property
+    def layers(self) -> LayerSequence:
+        return LayerSequence(self)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.kinds)
+
+    def layer(self, i: int) -> Layer:
+        kind = LAYER_KINDS[self.kinds[i]]
+        p = int(self.parameter_ids[i])
+        parameters = self.parameters[p] if p >= 0 else None
+        partition = int(self.origin_partitions[i])
+        return Layer(
+            id=i, kind=kind, inputs=tuple(self.inputs_of(i).tolist()), num_units=int(self.units[i]),
+            origin=Origin(int(self.origin_regions[i]), partition if partition >= 0 else None),
+            weight=parameters.weight if parameters is not None else None,
+            variable=int(self.variables[i]) if kind.is_input else None,
+            num_values=self.num_values if kind.has_table else None,
+            std=parameters.std if parameters is not None else None,
+        )
+
+    def inputs_of(self, i: int) -> np.ndarray:
+        return self.input_ids[self.input_offsets[i]:self.input_offsets[i + 1]]
+
+    @property
+    def arities(self) -> np.ndarray:
+        return np.diff(self.input_offsets)
+
+    def kind_mask(self, *kinds: LayerKind) -> np.ndarray:
+        """Which layers are of one of ``kinds``."""
+        return np.isin(self.kinds, [LAYER_KINDS.index(k) for k in kinds])
+
+    def kind_counts(self) -> dict[LayerKind, int]:
+        """How many layers of each kind, for the kinds present."""
+        counts = np.bincount(self.kinds, minlength=len(LAYER_KINDS))
+        return {kind: int(n) for kind, n in zip(LAYER_KINDS, counts) if n}
+
+    def scope(self, i: int) -> int:
+        """The variables layer ``i`` is over, as a bit set: an input's variable, or the
+        union of its inputs' scopes. Worked out when asked for (and remembered), since a
+        bit set per layer of an image circuit would take gigabytes."""
+        pending = [i]
+        while pending:
+            j = pending[-1]
+            if j in self._scopes:
+                pending.pop()
+                continue
+            if LAYER_KINDS[self.kinds[j]].is_input:
+                self._scopes[j] = 1 << int(self.variables[j])
+                pending.pop()
+                continue
+            inputs = self.inputs_of(j).tolist()
+            missing = [k for k in inputs if k not in self._scopes]
+            if missing:
+                pending.extend(missing)
+                continue
+            scope = 0
+            for k in inputs:
+                scope |= self._scopes[k]
+            self._scopes[j] = scope
+            pending.pop()
+        return self._scopes[i]
 
     @property
     def num_classes(self) -> int:
-        return self.layers[self.output].num_units
+        return int(self.units[self.output])
 
     @property
     def num_parameters(self) -> int:
-        return sum(layer.num_parameters for layer in self.layers)
+        uses = np.bincount(self.parameter_ids[self.parameter_ids >= 0], minlength=len(self.parameters))
+        return sum(int(n) * p.size for n, p in zip(uses, self.parameters))
 
     @property
     def domain(self) -> str:
@@ -140,18 +240,49 @@ class Circuit:
     @property
     def is_normalised(self) -> bool:
         """Whether every output is a normalised distribution by construction (for a smooth
-        and decomposable circuit): every layer preserves normalisation."""
-        return all(layer.is_normalised for layer in self.layers)
+        and decomposable circuit): every layer preserves normalisation, that is every
+        layer of a kind that may not (table inputs and sums) has normalised weights."""
+        weighted = self.kind_mask(LayerKind.CATEGORICAL, LayerKind.EMBEDDING,
+                                  *(k for k in LayerKind if k.is_sum))
+        used = np.unique(self.parameter_ids[weighted])
+        return bool(used.size == 0 or used[0] >= 0) and all(
+            self.parameters[p].weight.is_normalised for p in used.tolist())
 
     @property
     def is_signed(self) -> bool:
         """Whether some weight can be negative (a parameterisation 'none')."""
-        return any(layer.weight is not None and layer.weight.is_signed
-                   for layer in self.layers if layer.kind.is_sum)
+        used = np.unique(self.parameter_ids[self.kind_mask(*(k for k in LayerKind if k.is_sum))])
+        return any(self.parameters[p].weight.is_signed for p in used.tolist() if p >= 0)
 
     def consumers(self) -> list[list[int]]:
-        out: list[list[int]] = [[] for _ in self.layers]
-        for layer in self.layers:
-            for i in layer.inputs:
-                out[i].append(layer.id)
+        out: list[list[int]] = [[] for _ in range(self.num_layers)]
+        for layer_id, i in zip(np.repeat(np.arange(self.num_layers), self.arities).tolist(),
+                               self.input_ids.tolist()):
+            out[i].append(layer_id)
         return out
+
+
+class LayerSequence(Sequence[Layer]):
+    """A circuit's layers as ``Layer`` records, made one at a time when read."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        self._circuit = circuit
+
+    def __len__(self) -> int:
+        return self._circuit.num_layers
+
+    @overload
+    def __getitem__(self, i: int) -> Layer: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Layer]: ...
+
+    def __getitem__(self, i: int | slice) -> Layer | list[Layer]:
+        if isinstance(i, slice):
+            return [self._circuit.layer(j) for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"layer {i} out of range ({len(self)} layers)")
+        return self._circuit.layer(i % len(self))
+
+    def __iter__(self) -> Iterator[Layer]:
+        return (self._circuit.layer(i) for i in range(len(self)))

@@ -13,15 +13,17 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from pcdsl.diagnostics import CompileError, Span, error, visible
-from pcdsl.ir.circuit import Circuit, Initializer, Layer, LayerKind, Origin, Weight
-from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.circuit import LAYER_KINDS, Circuit, Initializer, LayerKind, Origin, Parameters, Weight
+from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder, union
 from pcdsl.ir.region_graphs.chow_liu import chow_liu_region_graph, tree_from_json
 from pcdsl.ir.region_graphs.linear_tree import linear_tree
 from pcdsl.ir.region_graphs.poon_domingos import image_delta, poon_domingos
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
 from pcdsl.ir.region_graphs.random_binary_tree import random_binary_tree
-from pcdsl.ir.scope import describe_scope, scope_of, variables_of
+from pcdsl.ir.scope import describe_scope, scope_of
 from pcdsl.syntax.typed import KindValue, ModelSpec, StructureSpec
 
 
@@ -128,29 +130,27 @@ def structure_region_graph(structure: StructureSpec, num_variables: int) -> Regi
 
     def leaf(variable: int) -> int:
         if variable not in leaves:
-            leaves[variable] = builder.region(scope_of([variable]))
+            leaves[variable] = builder.region((variable,))
         return leaves[variable]
 
     for region in structure.regions:  # parts before wholes
         parts_per_partition = []
-        scope = 0
         for partition in region.partitions:
-            parts = []
-            for operand in partition.operands:
-                part = ids[operand.region] if operand.region is not None else leaf(operand.variable)
-                parts.append(part)
-                scope |= builder.scope(part)
+            parts = [ids[operand.region] if operand.region is not None else leaf(operand.variable)
+                     for operand in partition.operands]
             parts_per_partition.append((parts, partition.span))
-        ids[region.name] = builder.region(scope, region.name, region.span)
+        variables = union(builder.variables(part) for parts, _ in parts_per_partition
+                          for part in parts)
+        ids[region.name] = builder.region(variables, region.name, region.span)
         for parts, span in parts_per_partition:
             builder.split(ids[region.name], parts, span)
     graph = builder.build(ids[structure.root])
     root = graph.regions[graph.root]
-    missing = ((1 << num_variables) - 1) & ~root.scope
-    if missing:
+    if len(root.variables) < num_variables:
+        missing = scope_of(sorted(set(range(num_variables)).difference(root.variables)))
         raise CompileError([error(
             "coverage",
-            f"root region '{structure.root}' leaves {len(variables_of(missing))} of "
+            f"root region '{structure.root}' leaves {num_variables - len(root.variables)} of "
             f"{num_variables} variables out: {describe_scope(missing)}",
             root.span, "every variable of the data must appear in the structure"
         )])
@@ -170,16 +170,16 @@ def parameter(value: object, shape: tuple[int, ...], *, log_space: bool = False)
                   log_space=log_space, minimum=minimum)
 
 
-def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, dict]:
-    """The layer kind of the model's inputs and its parameters (``weight``, ``std``)."""
+def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, Parameters]:
+    """The layer kind of the model's inputs and their parameters."""
     inputs = model.inputs
     values = model.num_values
     if inputs.kind == "gaussian":
-        return LayerKind.GAUSSIAN, {"weight": parameter(inputs["mean"], (units,)),
-                                    "std": parameter(inputs["std"], (units,))}
+        return LayerKind.GAUSSIAN, Parameters(parameter(inputs["mean"], (units,)),
+                                              parameter(inputs["std"], (units,)))
     assert values is not None
     if inputs.kind == "embedding":
-        return LayerKind.EMBEDDING, {"weight": parameter(inputs["weights"], (units, values))}
+        return LayerKind.EMBEDDING, Parameters(parameter(inputs["weights"], (units, values)))
     if inputs.kind == "categorical":
         shape: tuple[int, ...] = (units, values)
         kind = LayerKind.CATEGORICAL
@@ -191,8 +191,51 @@ def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, dict]:
                 "use 'values = 2' (binarised data), or 'binomial' / 'categorical' inputs")])
         shape, kind = (units,), LayerKind.BINOMIAL
     if inputs["logits"] is not None:
-        return kind, {"weight": parameter(inputs["logits"], shape, log_space=True)}
-    return kind, {"weight": parameter(inputs["probs"], shape)}
+        return kind, Parameters(parameter(inputs["logits"], shape, log_space=True))
+    return kind, Parameters(parameter(inputs["probs"], shape))
+
+
+class _Layers:
+    """The columns of a circuit's layers while lowering appends them one at a time."""
+
+    def __init__(self, model: ModelSpec, input_parameters: Parameters) -> None:
+        self.kinds: list[int] = []
+        self.units: list[int] = []
+        self.offsets: list[int] = [0]
+        self.inputs: list[int] = []
+        self.variables: list[int] = []
+        self.parameter_ids: list[int] = []
+        self.regions: list[int] = []
+        self.partitions: list[int] = []
+        self.parameters: dict[Parameters, int] = {input_parameters: 0}
+        self._sum_parameters: dict[tuple[bool, tuple[int, ...]], int] = {}
+        self._settings = {True: model.sum_weights("dense"), False: model.sum_weights("mixing")}
+        self._code = {kind: code for code, kind in enumerate(LAYER_KINDS)}
+
+    def add(self, kind: LayerKind, inputs: list[int], units: int, region: int, partition: int = -1,
+            weight_shape: tuple[int, ...] | None = None, variable: int = -1) -> int:
+        """Append a layer; ``weight_shape`` for sums, ``variable`` for inputs."""
+        self.kinds.append(self._code[kind])
+        self.units.append(units)
+        self.inputs.extend(inputs)
+        self.offsets.append(len(self.inputs))
+        self.variables.append(variable)
+        self.regions.append(region)
+        self.partitions.append(partition)
+        if variable >= 0:
+            self.parameter_ids.append(0)
+        elif weight_shape is not None:
+            self.parameter_ids.append(self._sum_parameter(kind is LayerKind.DENSE, weight_shape))
+        else:
+            self.parameter_ids.append(-1)
+        return len(self.kinds) - 1
+
+    def _sum_parameter(self, dense: bool, shape: tuple[int, ...]) -> int:
+        key = (dense, shape)
+        if key not in self._sum_parameters:
+            weights = Parameters(parameter(self._settings[dense], shape))
+            self._sum_parameters[key] = self.parameters.setdefault(weights, len(self.parameters))
+        return self._sum_parameters[key]
 
 
 def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> Circuit:
@@ -203,98 +246,82 @@ def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> C
     input_units = int(model.inputs["units"])  # type: ignore[arg-type]
     sum_units = int(model.layers["units"])  # type: ignore[arg-type]
     num_classes = model.classes
-    dense_weights = model.sum_weights("dense")
-    mixing_weights = model.sum_weights("mixing")
     sum_product = model.layers.kind
     input_kind, input_parameters = _input_parameters(model, input_units)
-    layers: list[Layer] = []
-
-    def add(kind: LayerKind, inputs: list[int], units: int, origin: Origin,
-            weight_shape: tuple[int, ...] | None = None, **extra) -> int:
-        scope = 0
-        for i in inputs:
-            scope |= layers[i].scope
-        if kind.is_input:
-            scope = 1 << extra["variable"]
-            extra.update(input_parameters)
-        elif weight_shape is not None:
-            setting = dense_weights if kind is LayerKind.DENSE else mixing_weights
-            extra["weight"] = parameter(setting, weight_shape)
-        layers.append(Layer(len(layers), kind, tuple(inputs), units, scope, origin, **extra))
-        return len(layers) - 1
+    columns = _Layers(model, input_parameters)
+    add, units_of = columns.add, columns.units
 
     region_layer: dict[int, int] = {}
     for region in graph.regions:  # parts before wholes
-        origin = Origin(region.id)
-        is_root = region.id == graph.root
+        r = region.id
+        is_root = r == graph.root
         if region.is_leaf:
-            inputs = [
-                add(input_kind, [], input_units, origin, variable=v, num_values=num_values)
-                for v in variables_of(region.scope)
-            ]
+            inputs = [add(input_kind, [], input_units, r, variable=v) for v in region.variables]
             # A leaf over several variables (a pixel's channels) is fully factorised.
-            region_layer[region.id] = (
+            region_layer[r] = (
                 inputs[0] if len(inputs) == 1
-                else add(LayerKind.HADAMARD, inputs, input_units, origin)
+                else add(LayerKind.HADAMARD, inputs, input_units, r)
             )
             if is_root:
                 # A circuit that is a single leaf (a 1x1 image) still ends in a sum: a
                 # mixture of the input units, one per class.
-                region_layer[region.id] = add(LayerKind.DENSE, [region_layer[region.id]],
-                                              num_classes, origin, (num_classes, input_units))
+                region_layer[r] = add(LayerKind.DENSE, [region_layer[r]], num_classes, r,
+                                      weight_shape=(num_classes, input_units))
             continue
         outputs = []
         out_units = num_classes if is_root else sum_units
         for p in region.partitions:
-            partition = graph.partitions[p]
-            part_origin = Origin(region.id, p)
-            inputs = [region_layer[r] for r in partition.inputs]
+            inputs = [region_layer[part] for part in graph.partitions[p].inputs]
             if sum_product == "cp":
-                denses = [
-                    add(LayerKind.DENSE, [i], sum_units, part_origin,
-                        (sum_units, layers[i].num_units))
-                    for i in inputs
-                ]
-                product = add(LayerKind.HADAMARD, denses, sum_units, part_origin)
+                denses = [add(LayerKind.DENSE, [i], sum_units, r, p, (sum_units, units_of[i]))
+                          for i in inputs]
+                product = add(LayerKind.HADAMARD, denses, sum_units, r, p)
                 if is_root:
                     # The output of a circuit is a sum: one more dense layer to the classes.
-                    product = add(LayerKind.DENSE, [product], num_classes, part_origin,
+                    product = add(LayerKind.DENSE, [product], num_classes, r, p,
                                   (num_classes, sum_units))
                 outputs.append(product)
                 continue
             # cp_t and tucker: one product of the inputs, then one dense sum.
-            units = {layers[i].num_units for i in inputs}
+            units = {units_of[i] for i in inputs}
             if len(units) > 1:
                 raise CompileError([error(
                     "units", f"'{sum_product}' needs inputs with equal unit counts, but "
-                    f"{graph.regions[region.id].describe()} splits into parts with "
+                    f"{region.describe()} splits into parts with "
                     f"{' and '.join(str(u) for u in sorted(units))} units",
                     model.layers.span or model.inputs.span or model.span,
                     "give 'inputs' and 'layers' the same number of units")])
             (k,) = units
             if sum_product == "cp_t":
-                product = add(LayerKind.HADAMARD, inputs, k, part_origin)
+                product = add(LayerKind.HADAMARD, inputs, k, r, p)
             else:
-                product = add(LayerKind.KRONECKER, inputs, k ** len(inputs), part_origin)
-            width = layers[product].num_units
-            outputs.append(add(LayerKind.DENSE, [product], out_units, part_origin,
-                               (out_units, width)))
+                product = add(LayerKind.KRONECKER, inputs, k ** len(inputs), r, p)
+            width = units_of[product]
+            outputs.append(add(LayerKind.DENSE, [product], out_units, r, p, (out_units, width)))
         if len(outputs) == 1:
-            region_layer[region.id] = outputs[0]
+            region_layer[r] = outputs[0]
         elif model.mixing == "dense":
             # One dense sum over the concatenated units of all partitions.
-            width = sum(layers[o].num_units for o in outputs)
-            region_layer[region.id] = add(LayerKind.STACKED, outputs, out_units, origin,
-                                          (out_units, width))
+            width = sum(units_of[o] for o in outputs)
+            region_layer[r] = add(LayerKind.STACKED, outputs, out_units, r,
+                                  weight_shape=(out_units, width))
         else:
-            region_layer[region.id] = add(LayerKind.MIXING, outputs, out_units, origin,
-                                          (out_units, len(outputs)))
+            region_layer[r] = add(LayerKind.MIXING, outputs, out_units, r,
+                                  weight_shape=(out_units, len(outputs)))
     return Circuit(
         name=model.name,
         num_variables=model.num_variables,
         num_values=num_values,
         image_shape=model.image_shape,
-        layers=tuple(layers),
+        kinds=np.array(columns.kinds, np.int8),
+        units=np.array(columns.units, np.int64),
+        input_offsets=np.array(columns.offsets, np.int64),
+        input_ids=np.array(columns.inputs, np.int64),
+        variables=np.array(columns.variables, np.int64),
+        parameter_ids=np.array(columns.parameter_ids, np.int64),
+        origin_regions=np.array(columns.regions, np.int64),
+        origin_partitions=np.array(columns.partitions, np.int64),
+        parameters=tuple(columns.parameters),
         output=region_layer[graph.root],
         region_graph=graph,
         seed=model.seed,

@@ -2,23 +2,35 @@
 
 A region graph is a bipartite DAG: each region is split by zero or more partitions,
 each partition into two or more smaller regions. Leaves are regions without partitions.
+
+A region keeps its variables as a sorted tuple rather than a bit set: a bit set costs
+as many bits as the data has variables whatever the region's size (a pixel of a
+3x256x256 image is 24 KiB), a tuple costs its own size, so a whole image graph costs
+about its depth times the number of variables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from pcdsl.diagnostics import Span
-from pcdsl.ir.scope import describe_scope
+from pcdsl.ir.scope import describe_scope, scope_of
 
 
 @dataclass(frozen=True)
 class Region:
     id: int
-    scope: int  # bit set of variables
+    variables: tuple[int, ...]  # sorted, distinct
     partitions: tuple[int, ...]  # ids of the partitions splitting this region
     name: str | None = None  # the spec's name, for hand-written structure
     span: Span | None = None
+
+    @cached_property
+    def scope(self) -> int:
+        """The variables as a bit set, for set algebra on a few regions."""
+        return scope_of(self.variables)
 
     @property
     def is_leaf(self) -> bool:
@@ -49,39 +61,50 @@ class RegionGraph:
         return tuple(r for r in self.regions if r.is_leaf)
 
 
+def union(parts: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
+    """The sorted variables of the union of ``parts``."""
+    return tuple(sorted(set().union(*parts)))
+
+
 class RegionGraphBuilder:
     """Mutable helper to assemble a region graph, then freeze it in topological order."""
 
     def __init__(self, num_variables: int) -> None:
         self.num_variables = num_variables
-        self._scopes: list[int] = []
+        self._variables: list[tuple[int, ...]] = []
         self._names: list[str | None] = []
         self._spans: list[Span | None] = []
         self._partitions: list[tuple[int, tuple[int, ...], Span | None]] = []
 
-    def region(self, scope: int, name: str | None = None, span: Span | None = None) -> int:
-        self._scopes.append(scope)
+    def region(self, variables: Iterable[int], name: str | None = None,
+               span: Span | None = None) -> int:
+        variables = variables if isinstance(variables, range) else set(variables)
+        self._variables.append(tuple(sorted(variables)))
         self._names.append(name)
         self._spans.append(span)
-        return len(self._scopes) - 1
+        return len(self._variables) - 1
 
     def split(self, region: int, inputs: tuple[int, ...] | list[int], span: Span | None = None) -> None:
         self._partitions.append((region, tuple(inputs), span))
 
     def merge(self, inputs: list[int]) -> int:
         """A new region over the union of ``inputs``, split into exactly them."""
-        scope = 0
-        for r in inputs:
-            scope |= self._scopes[r]
-        region = self.region(scope)
+        region = self._add(union(self._variables[r] for r in inputs))
         self.split(region, inputs)
         return region
 
-    def scope(self, region: int) -> int:
-        return self._scopes[region]
+    def _add(self, variables: tuple[int, ...]) -> int:
+        """A region over ``variables``, already sorted and distinct."""
+        self._variables.append(variables)
+        self._names.append(None)
+        self._spans.append(None)
+        return len(self._variables) - 1
+
+    def variables(self, region: int) -> tuple[int, ...]:
+        return self._variables[region]
 
     def build(self, root: int) -> RegionGraph:
-        splits: dict[int, list[int]] = {r: [] for r in range(len(self._scopes))}
+        splits: dict[int, list[int]] = {r: [] for r in range(len(self._variables))}
         for index, (region, _, _) in enumerate(self._partitions):
             splits[region].append(index)
         # Depth-first post-order from the root: parts before wholes, unreachable regions dropped.
@@ -111,6 +134,6 @@ class RegionGraphBuilder:
                 ids.append(len(partitions))
                 partitions.append(Partition(len(partitions), new_id[old],
                                             tuple(new_id[i] for i in inputs), span))
-            regions.append(Region(new_id[old], self._scopes[old], tuple(ids),
+            regions.append(Region(new_id[old], self._variables[old], tuple(ids),
                                   self._names[old], self._spans[old]))
         return RegionGraph(self.num_variables, tuple(regions), tuple(partitions), new_id[root])

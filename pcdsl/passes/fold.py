@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pcdsl.ir.circuit import Circuit, LayerKind, Weight
+import numpy as np
+
+from pcdsl.ir.circuit import LAYER_KINDS, Circuit, LayerKind, Weight
 
 _KIND_ORDER = {LayerKind.CATEGORICAL: 0, LayerKind.BINOMIAL: 0, LayerKind.EMBEDDING: 0,
                LayerKind.GAUSSIAN: 0, LayerKind.DENSE: 1, LayerKind.HADAMARD: 2,
@@ -76,90 +78,119 @@ class FoldedCircuit:
         return max(f.depth for f in self.folds)
 
 
-def layer_depths(circuit: Circuit) -> list[int]:
+def layer_depths(circuit: Circuit) -> np.ndarray:
     """As-late-as-possible depth of every layer; input layers at 0."""
-    asap = [0] * len(circuit.layers)
-    for layer in circuit.layers:  # topological order
-        if layer.inputs:
-            asap[layer.id] = 1 + max(asap[i] for i in layer.inputs)
-    consumers = circuit.consumers()
+    offsets = circuit.input_offsets.tolist()
+    inputs = circuit.input_ids.tolist()
+    asap = [0] * circuit.num_layers
+    for i in range(circuit.num_layers):  # topological order
+        start, stop = offsets[i], offsets[i + 1]
+        if start != stop:
+            asap[i] = 1 + max([asap[j] for j in inputs[start:stop]])
+    # A layer sits one level below its earliest consumer; consumers come later in id order,
+    # so walking backwards finishes each layer's bound before reaching it.
     alap = list(asap)
-    for layer in reversed(circuit.layers):
-        if layer.kind.is_input or not consumers[layer.id]:
-            continue
-        alap[layer.id] = min(alap[c] for c in consumers[layer.id]) - 1
-    return alap
+    bound: list[int | None] = [None] * circuit.num_layers
+    for i in range(circuit.num_layers - 1, -1, -1):
+        start, stop = offsets[i], offsets[i + 1]
+        if start == stop:
+            continue  # an input: depth 0
+        if bound[i] is not None:
+            alap[i] = bound[i]  # type: ignore[assignment]
+        below = alap[i] - 1
+        for j in inputs[start:stop]:
+            if bound[j] is None or below < bound[j]:  # type: ignore[operator]
+                bound[j] = below
+    return np.array(alap, np.int64)
 
 
 def fold_layers(circuit: Circuit) -> FoldedCircuit:
     depth = layer_depths(circuit)
-    groups: dict[tuple, list[int]] = {}
-    for layer in circuit.layers:
-        input_units = circuit.layers[layer.inputs[0]].num_units if layer.inputs else 0
-        key = (depth[layer.id], _KIND_ORDER[layer.kind], layer.num_units, input_units,
-               layer.arity, layer.weight, layer.num_values, layer.std, layer.kind)
-        groups.setdefault(key, []).append(layer.id)
-    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3], k[4], min(groups[k])))
-    fold_of = [0] * len(circuit.layers)
-    for fold_id, key in enumerate(keys):
-        for layer_id in groups[key]:
-            fold_of[layer_id] = fold_id
+    num_layers = circuit.num_layers
+    ids = np.arange(num_layers)
+    arity = circuit.arities
+    first_input = circuit.input_ids[np.minimum(circuit.input_offsets[:-1], len(circuit.input_ids) - 1)]
+    input_units = np.where(arity > 0, circuit.units[first_input], 0) if len(circuit.input_ids) else 0 * arity
+    kind_order = np.array([_KIND_ORDER[k] for k in LAYER_KINDS])[circuit.kinds]
+    # Layers fold together when they agree on all of these (parameters compared by value:
+    # equal parameters share one entry of the circuit's table).
+    key = np.stack([depth, kind_order, circuit.units, input_units, arity, circuit.parameter_ids,
+                    circuit.kinds.astype(np.int64)], axis=1)
+    _, first_member, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    # Folds in order of depth, kind, units, input units, arity, then first member.
+    g = key[first_member]
+    rank = np.empty(len(first_member), np.int64)
+    rank[np.lexsort((first_member, g[:, 4], g[:, 3], g[:, 2], g[:, 1], g[:, 0]))] = np.arange(len(rank))
+    fold_of = rank[group]
+    num_folds = len(rank)
 
-    # Order members, last fold first, after their first consumer.
-    consumers = circuit.consumers()
-    position = [0] * len(circuit.layers)
-    members: list[list[int]] = [[] for _ in keys]
-    for fold_id in reversed(range(len(keys))):
-        def order_key(layer_id: int) -> tuple[int, int, int, int]:
-            best = None
-            for c in consumers[layer_id]:
-                slot = circuit.layers[c].inputs.index(layer_id)
-                candidate = (fold_of[c], slot, position[c], layer_id)
-                best = candidate if best is None or candidate < best else best
-            return best if best is not None else (0, 0, 0, layer_id)
-        members[fold_id] = sorted(groups[keys[fold_id]], key=order_key)
-        for p, layer_id in enumerate(members[fold_id]):
-            position[layer_id] = p
+    members_by_fold = ids[np.lexsort((ids, fold_of))]
+    sizes = np.bincount(fold_of, minlength=num_folds)
+    fold_start = np.concatenate([[0], np.cumsum(sizes)])
+    # Every (input, consumer, slot) edge, grouped by the input's fold, then by the input.
+    consumer = np.repeat(ids, arity)
+    slot = np.arange(len(circuit.input_ids)) - circuit.input_offsets[:-1][consumer]
+    source = circuit.input_ids
+    edges = np.lexsort((source, fold_of[source]))
+    source, consumer, slot = source[edges], consumer[edges], slot[edges]
+    edge_start = np.searchsorted(fold_of[source], np.arange(num_folds + 1))
+
+    # Order members, last fold first, after their first consumer: by the least (consumer
+    # fold, input slot, consumer position), packed into one integer, then by id.
+    span_slot = int(arity.max(initial=0)) + 1
+    span_position = int(sizes.max(initial=0)) + 1
+    position = np.zeros(num_layers, np.int64)
+    for f in range(num_folds - 1, -1, -1):
+        members = members_by_fold[fold_start[f]:fold_start[f + 1]]
+        order_key = np.zeros(len(members), np.int64)  # no consumer: first
+        lo, hi = edge_start[f], edge_start[f + 1]
+        if lo < hi:
+            c = consumer[lo:hi]
+            packed = (fold_of[c] * span_slot + slot[lo:hi]) * span_position + position[c]
+            src = source[lo:hi]
+            starts = np.flatnonzero(np.concatenate([[True], src[1:] != src[:-1]]))
+            order_key[np.searchsorted(members, src[starts])] = np.minimum.reduceat(packed, starts)
+        ordered = members[np.lexsort((members, order_key))]
+        members_by_fold[fold_start[f]:fold_start[f + 1]] = ordered
+        position[ordered] = np.arange(len(ordered))
 
     folds = []
-    for fold_id, key in enumerate(keys):
-        ids = members[fold_id]
-        first = circuit.layers[ids[0]]
-        gather = _gather(circuit, ids, fold_of, position, [len(m) for m in members])
+    for f in range(num_folds):
+        members = members_by_fold[fold_start[f]:fold_start[f + 1]]
+        first = int(members[0])
+        kind = LAYER_KINDS[circuit.kinds[first]]
+        p = int(circuit.parameter_ids[first])
+        parameters = circuit.parameters[p] if p >= 0 else None
         folds.append(Fold(
-            id=fold_id,
-            kind=first.kind,
-            depth=key[0],
-            layers=tuple(ids),
-            num_units=first.num_units,
-            input_units=key[3],
-            arity=first.arity,
-            gather=gather,
-            weight=first.weight,
-            variables=tuple(circuit.layers[i].variable for i in ids) if first.kind.is_input else (),
-            num_values=first.num_values or 0,
-            std=first.std,
+            id=f,
+            kind=kind,
+            depth=int(depth[first]),
+            layers=tuple(members.tolist()),
+            num_units=int(circuit.units[first]),
+            input_units=int(input_units[first]),
+            arity=int(arity[first]),
+            gather=_gather(circuit, members, int(arity[first]), fold_of, position, sizes),
+            weight=parameters.weight if parameters is not None else None,
+            variables=tuple(circuit.variables[members].tolist()) if kind.is_input else (),
+            num_values=(circuit.num_values or 0) if kind.has_table else 0,
+            std=parameters.std if parameters is not None else None,
         ))
-    return FoldedCircuit(circuit, tuple(folds), fold_of[circuit.output], position[circuit.output])
+    return FoldedCircuit(circuit, tuple(folds), int(fold_of[circuit.output]),
+                         int(position[circuit.output]))
 
 
-def _gather(circuit: Circuit, ids: list[int], fold_of: list[int], position: list[int],
-            sizes: list[int]) -> Gather | None:
-    first = circuit.layers[ids[0]]
-    if not first.inputs:
+def _gather(circuit: Circuit, members: np.ndarray, arity: int, fold_of: np.ndarray,
+            position: np.ndarray, sizes: np.ndarray) -> Gather | None:
+    if arity == 0:
         return None
-    sources = sorted({fold_of[i] for layer_id in ids for i in circuit.layers[layer_id].inputs})
-    offsets = {}
-    total = 0
-    for s in sources:
-        offsets[s] = total
-        total += sizes[s]
-    index = tuple(
-        tuple(offsets[fold_of[i]] + position[i]
-              for i in (circuit.layers[layer_id].inputs[a] for layer_id in ids))
-        for a in range(first.arity)
-    )
-    flat = [p for row in index for p in row]
-    start = flat[0]
-    is_slice = len(sources) == 1 and flat == list(range(start, start + len(flat)))
-    return Gather(tuple(sources), index, start if is_slice else None)
+    inputs = circuit.input_ids[circuit.input_offsets[members][None, :] + np.arange(arity)[:, None]]
+    sources = np.unique(fold_of[inputs])
+    offsets = np.zeros(len(sizes), np.int64)
+    offsets[sources] = np.concatenate([[0], np.cumsum(sizes[sources])[:-1]])
+    index = offsets[fold_of[inputs]] + position[inputs]  # (arity, members)
+    start = int(index[0, 0])
+    is_slice = len(sources) == 1 and bool(np.array_equal(index.reshape(-1),
+                                                         np.arange(start, start + index.size)))
+    return Gather(tuple(sources.tolist()), tuple(map(tuple, index.tolist())),
+                  start if is_slice else None)

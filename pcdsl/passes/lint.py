@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from pcdsl.diagnostics import Diagnostic, Span, error, warning
 from pcdsl.ir.circuit import Circuit, LayerKind
-from pcdsl.ir.scope import describe_scope, variables_of
+from pcdsl.ir.scope import describe_scope, scope_of
 from pcdsl.syntax.typed import KindValue, ModelSpec
 
 # A billion float32 parameters are 4 GB before gradients and optimiser state.
@@ -49,10 +51,10 @@ def _units(value: KindValue) -> int | None:
 def uncovered_variables(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
     graph = circuit.region_graph
     root = graph.regions[graph.root]
-    missing = ((1 << circuit.num_variables) - 1) & ~root.scope
-    if not missing:
+    count = circuit.num_variables - len(root.variables)
+    if not count:
         return ()
-    count = len(variables_of(missing))
+    missing = scope_of(sorted(set(range(circuit.num_variables)).difference(root.variables)))
     span = root.span or (spec.regions.span if spec.regions is not None else None) or spec.span
     return (warning(
         "coverage", f"the circuit of model '{spec.name}' leaves {count} of "
@@ -65,8 +67,8 @@ def parameter_explosion(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, 
     total = circuit.num_parameters
     if total <= PARAMETER_WARNING:
         return ()
-    inputs = sum(layer.weight.size for layer in circuit.layers
-                 if layer.weight is not None and layer.kind.is_input)
+    input_ids = circuit.parameter_ids[circuit.kind_mask(*(k for k in LayerKind if k.is_input))]
+    inputs = sum(circuit.parameters[p].weight.size for p in input_ids.tolist())
     culprit = "inputs" if 2 * inputs > total else "layers"
     gigabytes = total * 4 / 1e9
     return (warning(
@@ -77,13 +79,13 @@ def parameter_explosion(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, 
 
 
 def kronecker_width(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
-    widths = [layer for layer in circuit.layers if layer.kind is LayerKind.KRONECKER]
-    if not widths:
+    kronecker = np.flatnonzero(circuit.kind_mask(LayerKind.KRONECKER))
+    if not kronecker.size:
         return ()
-    widest = max(widths, key=lambda layer: layer.num_units)
+    widest = circuit.layers[int(kronecker[np.argmax(circuit.units[kronecker])])]
     if widest.num_units <= KRONECKER_WARNING:
         return ()
-    parts = circuit.layers[widest.inputs[0]].num_units
+    parts = int(circuit.units[widest.inputs[0]])
     return (warning(
         "size", f"'{spec.layers.kind}' makes Kronecker products of {widest.arity} x {parts} "
         f"units, {widest.num_units:,} units each, and every dense sum after one has that many "
@@ -104,7 +106,7 @@ def single_unit(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
 def no_partitions(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
     if circuit.region_graph.partitions or circuit.num_variables < 2:
         return ()
-    units = _units(spec.inputs) or circuit.layers[0].num_units
+    units = _units(spec.inputs) or int(circuit.units[0])
     return (warning(
         "degenerate", f"the region graph of model '{spec.name}' has no partitions: the "
         f"circuit is one mixture of {units} fully factorised distributions over its "
@@ -148,9 +150,9 @@ def budget_errors(circuit: Circuit, spec: ModelSpec, *, max_parameters: int | No
             "budget", f"model '{spec.name}' has {circuit.num_parameters:,} parameters, more "
             f"than the budget of {max_parameters:,}", spec.span,
             "use fewer units, or raise --max-params"))
-    if max_layers is not None and len(circuit.layers) > max_layers:
+    if max_layers is not None and circuit.num_layers > max_layers:
         found.append(error(
-            "budget", f"model '{spec.name}' has {len(circuit.layers):,} layers, more than "
+            "budget", f"model '{spec.name}' has {circuit.num_layers:,} layers, more than "
             f"the budget of {max_layers:,}", spec.span,
             "use a smaller region graph, or raise --max-layers"))
     return tuple(found)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pcdsl.diagnostics import Diagnostic, Severity
-from pcdsl.ir.circuit import Circuit, Layer
+from pcdsl.ir.circuit import Circuit, Origin
 from pcdsl.ir.lower import span_of_origin
-from pcdsl.ir.scope import describe_scope, variables_of
+from pcdsl.ir.region_graph import Partition, RegionGraph, union
+from pcdsl.ir.scope import describe_scope, scope_of
 
 
 @dataclass(frozen=True)
@@ -43,112 +44,170 @@ class StructureReport:
         return self.smooth + self.decomposable
 
 
-def _where(circuit: Circuit, layer: Layer) -> str:
-    graph = circuit.region_graph
-    region = graph.regions[layer.origin.region]
-    if layer.origin.partition is not None:
+@dataclass(frozen=True)
+class _Scopes:
+    """The variables of the layers lowering builds, worked out per region and partition
+    rather than per layer: a region's output layer is over ``regions[r]``, the product of
+    a partition over ``partitions[p]`` (the union of its parts' scopes, each part's dense
+    sum over its part's), and the inputs of a leaf over one variable each. Sorted tuples."""
+
+    regions: list[tuple[int, ...]]
+    partitions: list[tuple[int, ...]]
+    disjoint: list[bool]  # whether a partition's parts are pairwise disjoint
+
+
+def _scopes(graph: RegionGraph) -> _Scopes:
+    regions: list[tuple[int, ...]] = []
+    partitions: list[tuple[int, ...]] = [()] * len(graph.partitions)
+    disjoint = [True] * len(graph.partitions)
+    for region in graph.regions:  # parts before wholes
+        if region.is_leaf:
+            regions.append(region.variables)
+            continue
+        for p in region.partitions:
+            parts = [regions[r] for r in graph.partitions[p].inputs]
+            merged = tuple(sorted(v for part in parts for v in part))
+            if merged == region.variables:  # the common case: share the region's tuple
+                partitions[p] = region.variables
+                continue
+            partitions[p] = union(parts)
+            disjoint[p] = len(partitions[p]) == len(merged)
+        first = partitions[region.partitions[0]]
+        if all(partitions[p] == first for p in region.partitions):
+            regions.append(first)
+        else:
+            regions.append(union(partitions[p] for p in region.partitions))
+    return _Scopes(regions, partitions, disjoint)
+
+
+def _where(graph: RegionGraph, origin: Origin) -> str:
+    region = graph.regions[origin.region]
+    if origin.partition is not None:
         return f"a partition of {region.describe()}"
     return region.describe()
 
 
 def check_smooth(circuit: Circuit, severity: Severity = Severity.ERROR) -> tuple[Diagnostic, ...]:
+    """Every sum over several inputs (one per partition of a region) adds up inputs over
+    the same variables; the other sums have a single input."""
     found: list[Diagnostic] = []
-    seen: set[tuple[int, int | None]] = set()
-    for layer in circuit.layers:
-        if not layer.kind.is_sum:
+    graph = circuit.region_graph
+    scopes = _scopes(graph)
+    for region in graph.regions:
+        partition_scopes = [scopes.partitions[p] for p in region.partitions]
+        if all(s == partition_scopes[0] for s in partition_scopes):
             continue
-        scopes = [circuit.layers[i].scope for i in layer.inputs]
-        if all(s == scopes[0] for s in scopes):
-            continue
-        key = (layer.origin.region, layer.origin.partition)
-        if key in seen:
-            continue
-        seen.add(key)
-        graph = circuit.region_graph
-        region = graph.regions[layer.origin.region]
-        notes = []
-        for p in region.partitions:
-            part = graph.partitions[p]
-            scope = 0
-            for r in part.inputs:
-                scope |= graph.regions[r].scope
-            notes.append((f"this partition covers {describe_scope(scope)}", part.span))
+        distinct = [scope_of(s) for s in dict.fromkeys(partition_scopes)]
+        notes = tuple((f"this partition covers "
+                       f"{describe_scope(scope_of(union(graph.regions[r].variables for r in part.inputs)))}",
+                       part.span)
+                      for part in (graph.partitions[p] for p in region.partitions))
+        origin = Origin(region.id)
         found.append(Diagnostic(
             severity, "not-smooth",
-            f"{_where(circuit, layer)} is not smooth: its sum adds up inputs over different "
-            f"variables ({' vs '.join(describe_scope(s) for s in dict.fromkeys(scopes))})",
-            span_of_origin(circuit, layer.origin),
+            f"{_where(graph, origin)} is not smooth: its sum adds up inputs over different "
+            f"variables ({' vs '.join(describe_scope(s) for s in distinct)})",
+            span_of_origin(circuit, origin),
             "every partition of a region must cover exactly the same variables",
-            tuple(notes),
+            notes,
         ))
     return tuple(found)
 
 
+def _shared(scopes: _Scopes, partition: Partition) -> int:
+    """The variables in more than one part of a partition, as a bit set."""
+    union_so_far = 0
+    shared = 0
+    for r in partition.inputs:
+        scope = scope_of(scopes.regions[r])
+        shared |= union_so_far & scope
+        union_so_far |= scope
+    return shared
+
+
 def check_decomposable(circuit: Circuit,
                        severity: Severity = Severity.ERROR) -> tuple[Diagnostic, ...]:
+    """Every product's inputs are over disjoint variables: the parts of each partition
+    (the product of a leaf's inputs is over distinct variables by construction)."""
     found: list[Diagnostic] = []
-    for layer in circuit.layers:
-        if not layer.kind.is_product:
+    graph = circuit.region_graph
+    scopes = _scopes(graph)
+    for partition in graph.partitions:
+        if scopes.disjoint[partition.id]:
             continue
-        union = 0
-        shared = 0
-        for i in layer.inputs:
-            scope = circuit.layers[i].scope
-            shared |= union & scope
-            union |= scope
-        if shared:
-            found.append(Diagnostic(
-                severity, "not-decomposable",
-                f"{_where(circuit, layer)} is not decomposable: {describe_scope(shared)} "
-                f"appear{'s' if shared & (shared - 1) == 0 else ''} in more than one of its parts",
-                span_of_origin(circuit, layer.origin),
-                "the parts of a partition must be over disjoint variables",
-            ))
+        shared = _shared(scopes, partition)
+        origin = Origin(partition.region, partition.id)
+        found.append(Diagnostic(
+            severity, "not-decomposable",
+            f"{_where(graph, origin)} is not decomposable: {describe_scope(shared)} "
+            f"appear{'s' if shared & (shared - 1) == 0 else ''} in more than one of its parts",
+            span_of_origin(circuit, origin),
+            "the parts of a partition must be over disjoint variables",
+        ))
     return tuple(found)
 
 
 def check_structured_decomposable(circuit: Circuit,
                                   severity: Severity = Severity.NOTE) -> tuple[Diagnostic, ...]:
-    """Products must agree on one vtree; reported as notes, since it is optional."""
+    """Products must agree on one vtree; reported as notes, since it is optional. The
+    products, in layer order: a leaf's over its variables, then one per partition."""
     found: list[Diagnostic] = []
-    split_of: dict[int, tuple[frozenset[int], Layer]] = {}
-    family: set[int] = set()
-    for layer in circuit.layers:
-        if not layer.kind.is_product:
-            continue
-        parts = frozenset(circuit.layers[i].scope for i in layer.inputs)
-        if len(parts) == 1 and len(layer.inputs) > 1:
-            continue  # not decomposable: reported by check_decomposable
-        first = split_of.setdefault(layer.scope, (parts, layer))
+    graph = circuit.region_graph
+    scopes = _scopes(graph)
+    split_of: dict[tuple[int, ...], tuple[frozenset[tuple[int, ...]], int]] = {}
+    family: set[tuple[int, ...]] = set()
+
+    def products():  # (scope, parts, origin) of every decomposable product
+        for region in graph.regions:
+            if region.is_leaf:
+                if len(region.variables) > 1:
+                    yield region.variables, frozenset((v,) for v in region.variables), Origin(region.id)
+                continue
+            for p in region.partitions:
+                inputs = graph.partitions[p].inputs
+                parts = frozenset(scopes.regions[r] for r in inputs)
+                if len(parts) == 1 and len(inputs) > 1:
+                    continue  # not decomposable: reported by check_decomposable
+                yield scopes.partitions[p], parts, Origin(region.id, p)
+
+    for scope, parts, origin in products():
+        first = split_of.setdefault(scope, (parts, origin.region))
         if first[0] != parts:
-            this = circuit.region_graph.regions[layer.origin.region]
-            other = circuit.region_graph.regions[first[1].origin.region]
+            this, other = graph.regions[origin.region], graph.regions[first[1]]
             what = (f"{this.describe()} is split in two different ways" if this.id == other.id
                     else f"{this.describe()} and {other.describe()} split "
-                         f"{describe_scope(layer.scope)} in different ways")
+                         f"{describe_scope(scope_of(scope))} in different ways")
             found.append(Diagnostic(
-                severity, "not-structured", what,
-                span_of_origin(circuit, layer.origin),
+                severity, "not-structured", what, span_of_origin(circuit, origin),
                 "structured decomposability needs one split per scope",
             ))
             return tuple(found)
-        family.add(layer.scope)
+        family.add(scope)
         family.update(parts)
     # Laminar family: in increasing size, every earlier scope a new one overlaps must lie
     # inside it. Tracking only the latest (largest) earlier owner of each variable is
     # enough, since owners are nested; this is linear in the total size of the scopes.
-    owner: dict[int, int] = {}
-    for scope in sorted(family, key=lambda s: (s.bit_count(), s)):
-        for variable in variables_of(scope):
+    # Scopes of one size are taken in the order of their bit sets (the order of their
+    # variables from the largest down), so the first overlap reported does not depend
+    # on how scopes are stored.
+    owner: dict[int, tuple[int, ...]] = {}
+    for scope in sorted(family, key=lambda s: (len(s), s[::-1])):
+        inside: set[int] = set()  # ids of earlier scopes found to lie inside this one
+        members: set[int] | None = None
+        for variable in scope:
             earlier = owner.get(variable)
-            if earlier is not None and earlier & ~scope:
-                found.append(Diagnostic(
-                    severity, "not-structured",
-                    f"scopes {describe_scope(earlier)} and {describe_scope(scope)} overlap "
-                    "without one containing the other, so no single vtree fits every product",
-                    None,
-                ))
-                return tuple(found)
+            if earlier is not None and id(earlier) not in inside:
+                members = set(scope) if members is None else members
+                if not members.issuperset(earlier):
+                    found.append(Diagnostic(
+                        severity, "not-structured",
+                        f"scopes {describe_scope(scope_of(earlier))} and "
+                        f"{describe_scope(scope_of(scope))} overlap without one containing "
+                        "the other, so no single vtree fits every product",
+                        None,
+                    ))
+                    return tuple(found)
+                inside.add(id(earlier))
             owner[variable] = scope
     return tuple(found)
 

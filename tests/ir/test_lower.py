@@ -32,19 +32,25 @@ def test_seed_layers_match_libcirkit_census():
     assert circuit.num_parameters == 25_657_730
     root = circuit.layers[circuit.output]
     assert root.kind is LayerKind.MIXING and root.num_units == 1
-    assert root.scope == (1 << 784) - 1
+    assert circuit.scope(root.id) == (1 << 784) - 1
 
 
-def test_scopes_are_unions_of_inputs():
+def test_scopes_are_unions_of_inputs_and_cover_their_regions():
     circuit = lower("model m { data = image(channels = 2, height = 5, width = 3) }")
+    graph = circuit.region_graph
     for layer in circuit.layers:
         if layer.kind is LayerKind.CATEGORICAL:
-            assert layer.scope == 1 << layer.variable
-        else:
-            union = 0
-            for i in layer.inputs:
-                union |= circuit.layers[i].scope
-            assert layer.scope == union
+            assert circuit.scope(layer.id) == 1 << layer.variable
+            continue
+        union = 0
+        for i in layer.inputs:
+            union |= circuit.scope(i)
+        assert circuit.scope(layer.id) == union
+        if layer.origin.partition is None:  # a whole region: a leaf's product, a mixing sum
+            assert circuit.scope(layer.id) == graph.regions[layer.origin.region].scope
+        elif layer.kind is LayerKind.HADAMARD:  # a partition's product: over all its parts
+            parts = graph.partitions[layer.origin.partition].inputs
+            assert circuit.scope(layer.id) == scope_of(v for r in parts for v in graph.regions[r].variables)
 
 
 def test_multichannel_pixels_are_factorised():
@@ -55,7 +61,7 @@ def test_multichannel_pixels_are_factorised():
               if layer.kind is LayerKind.HADAMARD
               and all(circuit.layers[i].kind is LayerKind.CATEGORICAL for i in layer.inputs)]
     assert len(leaves) == 4
-    scopes = sorted(variables_of(layer.scope) for layer in leaves)
+    scopes = sorted(variables_of(circuit.scope(layer.id)) for layer in leaves)
     assert scopes == [(0, 4, 8), (1, 5, 9), (2, 6, 10), (3, 7, 11)]
 
 

@@ -216,7 +216,7 @@ def chow_liu_region_graph(parents: Sequence[int]) -> RegionGraph:
         if p >= 0:
             children[p].append(v)
     builder = RegionGraphBuilder(size)
-    leaf = [builder.region(1 << v) for v in range(size)]
+    leaf = [builder.region((v,)) for v in range(size)]
     order: list[int] = []  # children before parents
     stack = [root]
     while stack:
@@ -224,14 +224,11 @@ def chow_liu_region_graph(parents: Sequence[int]) -> RegionGraph:
         order.append(v)
         stack.extend(children[v])
     region: dict[int, int] = {}
-    scope = [1 << v for v in range(size)]
     for v in reversed(order):
         if not children[v]:
             region[v] = leaf[v]
             continue
-        for c in children[v]:
-            scope[v] |= scope[c]
-        region[v] = builder.region(scope[v])
+        region[v] = builder.region([v, *(u for c in children[v] for u in builder.variables(region[c]))])
         builder.split(region[v], [leaf[u] if u == v else region[u]
                                   for u in sorted([v, *children[v]])])
     return builder.build(region[root])

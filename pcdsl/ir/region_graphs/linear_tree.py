@@ -38,18 +38,16 @@ def linear_tree(num_variables: int, repetitions: int = 1, ordering: Sequence[int
         raise ValueError(f"the ordering must be a permutation of 0 .. {num_variables - 1}")
     order = list(range(num_variables)) if ordering is None else [int(v) for v in ordering]
     builder = RegionGraphBuilder(num_variables)
-    everything = (1 << num_variables) - 1
-    root = builder.region(everything)
+    root = builder.region(range(num_variables))
     random_state = np.random.RandomState(seed) if randomize else None
     if num_variables > 1:
         for _ in range(repetitions):
             if random_state is not None:
                 random_state.shuffle(order)
-            region, rest = root, everything
-            for variable in order[:-1]:
-                rest &= ~(1 << variable)
-                leaf = builder.region(1 << variable)
-                remaining = builder.region(rest)
+            region = root
+            for i, variable in enumerate(order[:-1]):
+                leaf = builder.region((variable,))
+                remaining = builder.region(order[i + 1:])
                 builder.split(region, [leaf, remaining])
                 region = remaining
     return builder.build(root)

@@ -77,12 +77,10 @@ def poon_domingos(shape: tuple[int, int, int], delta: Delta,
     def region(box: Box) -> int:
         if box not in regions:
             top, left, bottom, right = box
-            row = ((1 << (right - left)) - 1) << left
-            scope = 0
-            for c in range(channels):
-                for h in range(top, bottom):
-                    scope |= row << (c * height * width + h * width)
-            regions[box] = builder.region(scope)
+            regions[box] = builder.region(
+                v for c in range(channels) for h in range(top, bottom)
+                for v in range(c * height * width + h * width + left,
+                               c * height * width + h * width + right))
         return regions[box]
 
     image: Box = (0, 0, height, width)

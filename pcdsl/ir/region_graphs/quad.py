@@ -16,13 +16,12 @@ The construction, including the order in which regions are made, follows libcirk
 from __future__ import annotations
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
-from pcdsl.ir.scope import scope_of
 
 
-def pixel_scope(shape: tuple[int, int, int], row: int, column: int) -> int:
+def pixel_variables(shape: tuple[int, int, int], row: int, column: int) -> range:
     """Variables of one pixel: its channels, in channel-row-column flattening."""
-    channels, height, width = shape
-    return scope_of(c * height * width + row * width + column for c in range(channels))
+    _, height, width = shape
+    return range(row * width + column, shape[0] * height * width, height * width)
 
 
 def quad_tree(shape: tuple[int, int, int], splits: int = 2) -> RegionGraph:
@@ -43,7 +42,7 @@ def _quad(shape: tuple[int, int, int], *, graph: bool, splits: int) -> RegionGra
         raise ValueError("image dimensions must be positive")
     builder = RegionGraphBuilder(channels * height * width)
     grid: list[list[int | None]] = [
-        [builder.region(pixel_scope(shape, i, j)) for j in range(width)] for i in range(height)
+        [builder.region(pixel_variables(shape, i, j)) for j in range(width)] for i in range(height)
     ]
 
     def merge_four(p00: int, p01: int, p10: int, p11: int) -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import numpy as np
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
-from pcdsl.ir.scope import scope_of
 
 
 def max_depth(num_variables: int) -> int:
@@ -54,7 +53,7 @@ def random_binary_tree(num_variables: int, depth: int | None = None, repetitions
     order: dict[int, list[int]] = {}
 
     def new_region(variables: list[int] | range) -> int:
-        region = builder.region(scope_of(variables))
+        region = builder.region(variables)
         order[region] = _scope_iteration_order(variables)
         return region
 
