@@ -191,3 +191,69 @@ def test_large_image_stays_finite_without_clamping(tmp_path):
     assert (ll < -708.4).all() and ((ll + 784 * math.log(256)).abs() < 1000).all()
     ll.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in circuit.parameters())
+
+
+@pytest.mark.parametrize("regions,layers", [("quad_tree(splits = 4)", "cp(units = 3)"),
+                                            ("quad_tree(splits = 2)", "tucker(units = 2)"),
+                                            ("linear_tree(repetitions = 2)", "cp(units = 2)")])
+def test_parity_with_cirkit_multiply_and_integrate(tmp_path, regions, layers):
+    """The same circuit built in libcirkit 0.3.1 with our weights copied in: its
+    integrate(multiply(c, c)) is our Z, and multiply(c, c) our c(x)^2, in float64."""
+    pytest.importorskip("cirkit")
+    import numpy as np
+    from cirkit.pipeline import PipelineContext
+    from cirkit.symbolic import functional
+    from cirkit.symbolic.circuit import Circuit as SymbolicCircuit
+    from cirkit.symbolic.layers import CategoricalLayer, HadamardLayer, KroneckerLayer, SumLayer
+    from cirkit.symbolic.parameters import ConstantParameter, Parameter
+    from cirkit.utils.scope import Scope
+
+    from pcdsl.ir.circuit import LayerKind
+    from tests.reference import layer_weights
+
+    source = BASE.format(data=IMAGE, regions=regions, inputs="categorical(units = 2)",
+                         layers=layers, extra="")
+    model, module = build(tmp_path, source)
+    circuit = module.Circuit().double()
+    weights = layer_weights(model.folded, circuit)
+
+    def constant(value: torch.Tensor) -> Parameter:
+        array = value.detach().numpy()
+        return Parameter.from_input(ConstantParameter(*array.shape, value=array))
+
+    symbolic: dict[int, object] = {}
+    for layer in model.circuit.layers:
+        value = weights.get(layer.id)
+        inputs = [model.circuit.layers[i] for i in layer.inputs]
+        if layer.kind is LayerKind.CATEGORICAL:
+            symbolic[layer.id] = CategoricalLayer(Scope([layer.variable]), layer.num_units,
+                                                  num_categories=3, probs=constant(value.exp()))
+        elif layer.kind is LayerKind.DENSE:
+            symbolic[layer.id] = SumLayer(value.shape[1], value.shape[0], 1, weight=constant(value))
+        elif layer.kind is LayerKind.MIXING:  # unit k of each input: a block-diagonal matrix
+            matrix = torch.cat([torch.diag(value[:, a]) for a in range(value.shape[1])], dim=1)
+            symbolic[layer.id] = SumLayer(layer.num_units, layer.num_units, len(inputs),
+                                          weight=constant(matrix))
+        elif layer.kind is LayerKind.HADAMARD:
+            symbolic[layer.id] = HadamardLayer(layer.num_units, len(inputs))
+        else:
+            assert layer.kind is LayerKind.KRONECKER
+            symbolic[layer.id] = KroneckerLayer(inputs[0].num_units, len(inputs))
+    in_layers = {symbolic[layer.id]: [symbolic[i] for i in layer.inputs]
+                 for layer in model.circuit.layers}
+    c = SymbolicCircuit(list(symbolic.values()), in_layers, [symbolic[model.circuit.output]])
+    square = functional.multiply(c, c)
+    context = PipelineContext(backend="torch", semiring="sum-product", fold=True, optimize=False)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        their_square = context.compile(square)
+        their_z = context.compile(functional.integrate(square))
+    finally:
+        torch.set_default_dtype(default)
+    states = all_states(4, 3)
+    with torch.no_grad():
+        z = their_z().reshape(())
+        squares = their_square(states).reshape(-1)
+        assert np.isclose(float(circuit.log_partition()), float(z.log()), rtol=0, atol=1e-9)
+        torch.testing.assert_close(circuit(states), (squares / z).log(), rtol=0, atol=1e-9)
