@@ -61,10 +61,13 @@ def _read(path: str) -> str:
 def _refusal(path: str) -> str | None:
     """Why ``pcc fmt`` may not rewrite ``path``, or None. Formatting replaces the file (a
     rename), so like black, gofmt and prettier it leaves alone a file it may not write:
-    read-only (even to root, who may write anything, the mode says "leave this") or
-    another user's (the new file would be ours, taking it over in a shared folder)."""
+    read-only (even to root, who may write anything, the mode says "leave this"),
+    another user's (the new file would be ours, taking it over in a shared folder), or
+    not a regular file."""
     target = os.path.realpath(path)
     info = os.stat(target)
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device: a rename would replace it
+        return "it is not a regular file (format standard input with 'pcc fmt -' instead)"
     if info.st_uid != os.geteuid():
         return f"it belongs to another user (uid {info.st_uid}), and rewriting would make it ours"
     if not os.access(target, os.W_OK) or not info.st_mode & stat.S_IWUSR:

@@ -83,6 +83,20 @@ def test_another_users_file_is_refused_and_keeps_its_owner(tmp_path, capsys):
     assert "it belongs to another user (uid 12345)" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_named_pipe_is_read_but_never_renamed_over(tmp_path, capsys):
+    import threading
+
+    pipe = tmp_path / "spec.pc"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_text, args=(UGLY,))
+    writer.start()
+    assert main(["fmt", str(pipe)]) == 2
+    writer.join()
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert "it is not a regular file" in capsys.readouterr().err
+
+
 def test_a_refused_file_does_not_stop_the_others(tmp_path):
     locked = write(tmp_path, "locked.pc", UGLY)
     os.chmod(locked, 0o444)
