@@ -241,3 +241,29 @@ def test_a_huge_budget_is_a_budget_like_any_other(capsys):
     write("spec.pc", SPEC)
     status, out, _ = pcc(capsys, "check", "--max-params", "9" * 30, "spec.pc")
     assert status == 0 and out == "spec.pc: ok\n"
+
+
+# Bad input paths -------------------------------------------------------------------------
+
+def _bad_input(kind: str) -> tuple[str, str]:
+    """A path of the given kind and the reason `pcc` gives for not reading it."""
+    if kind == "missing":
+        return "missing.pc", "No such file or directory"
+    if kind == "folder":
+        os.mkdir("folder.pc")
+        return "folder.pc", "Is a directory"
+    Path("binary.pc").write_bytes(b"\xff\xfe\x00model")
+    return "binary.pc", "'utf-8' codec can't decode byte 0xff"
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "binary"])
+@pytest.mark.parametrize("command", [(), ("compile",), ("check",), ("info",), ("fmt",), ("fmt", "--check"),
+                                     ("graph", "-o", "g.dot")])
+def test_an_unreadable_spec_is_one_line_naming_it_and_exit_2(capsys, command, kind):
+    path, reason = _bad_input(kind)
+    status, _, err = pcc(capsys, *command, path)
+    assert status == 2
+    message = [line for line in err.splitlines() if "cannot read" in line]
+    assert len(message) == 1 and f"cannot read {path}: {reason}" in message[0]
+    assert "internal error" not in err and "Traceback" not in err
+    assert not os.path.exists("g.dot")
