@@ -209,7 +209,7 @@ def unknown_command(argv: list[str], names: Sequence[str]) -> str | None:
     compile (``pcc FILE.pc``): it is followed by another argument that is not a flag (so a
     command was meant), or it is a near miss of a command name. None when it may be a file."""
     first = argv[0]
-    if os.path.exists(first):
+    if os.path.exists(first) or "." in first or os.sep in first:  # a file's name, e.g. chek.pc
         return None
     commands = ", ".join(sorted(names))
     best = closest(first, names)

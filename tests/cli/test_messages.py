@@ -46,9 +46,11 @@ def test_an_unknown_word_before_a_file_lists_the_commands(capsys):
     assert "unknown command 'frobnicate'" in err and "check, compile" in err
 
 
-def test_a_missing_file_alone_is_still_reported_as_unreadable(capsys):
-    status, _, err = pcc(capsys, "nothere.pc")
-    assert status == 2 and "cannot read nothere.pc" in err
+@pytest.mark.parametrize("name", ["nothere.pc", "chek.pc", "specs/check"])
+def test_a_missing_file_alone_is_still_reported_as_unreadable(capsys, name):
+    # A name with a suffix or a folder is a file's, even when close to a command.
+    status, _, err = pcc(capsys, name)
+    assert status == 2 and f"cannot read {name}" in err and "did you mean" not in err
 
 
 @pytest.mark.parametrize(("argv", "wrong", "right"), [
