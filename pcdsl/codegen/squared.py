@@ -51,7 +51,6 @@ class GramStep:
 def fold_gram_plan(plan: GramPlan, folded: FoldedCircuit) -> tuple[GramStep, ...]:
     """Group the plan's nodes into batched steps, in execution order."""
     fold_of = {layer: fold.id for fold in folded.folds for layer in fold.layers}
-    layers = plan.circuit.layers
     depth = [0] * len(plan.nodes)
     groups: dict[tuple, list[int]] = {}
     for node in plan.nodes:  # inputs first
@@ -62,8 +61,8 @@ def fold_gram_plan(plan: GramPlan, folded: FoldedCircuit) -> tuple[GramStep, ...
             key: tuple = (0, node.kind.value, fold_of[node.left], fold_of[node.right])
         elif node.kind is GramKind.SUM:
             key = (depth[node.id], node.kind.value, node.rows, node.columns,
-                   fold_of[node.left] if layers[node.left].kind.is_sum else None,
-                   fold_of[node.right] if layers[node.right].kind.is_sum else None,
+                   fold_of[node.left] if node.left_arity else None,
+                   fold_of[node.right] if node.right_arity else None,
                    node.left_arity, node.right_arity, first.rows, first.columns)
         else:
             key = (depth[node.id], node.kind.value, node.rows, node.columns, len(node.inputs),
@@ -108,7 +107,6 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
     named after the squared model) with the Gram pass and ``SquaredCircuit`` appended."""
     steps = fold_gram_plan(plan, folded)
     place = _position_in_fold(folded)
-    layers = plan.circuit.layers
     folds = folded.folds
     tables: dict[tuple[str, tuple[int, ...], tuple[int, ...]], str] = {}  # (role, values, shape)
     values: dict[int, str] = {}  # fold id -> expression of its weights (or log-values)
@@ -183,6 +181,6 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
                   f"t{output_step.id}[{output_step.nodes.index(plan.output)}]",
         "tables": [(name, _tuple_literal(list(entries)), _shape(shape))
                    for (_, entries, shape), name in tables.items()],
-        "layers": len(layers),
+        "sample_rows": max(1, 2 ** 24 // sum(n.rows * n.columns for n in plan.nodes)),
     }
     return base_module + _environment().get_template("squared.py.j2").render(**context)
