@@ -121,7 +121,8 @@ class Progress:
                 f"nll={self.mean_loss():.1f}, img_s={self.images_per_second():.0f}"
                 + (f", run ETA {format_duration(eta)}" if eta is not None else ""), refresh=False)
             self.bar.update(1)
-        elif self.enabled and self.clock() - self.last_line >= self.interval:
+        elif (self.enabled and self.done < self.batches  # the epoch's last: end_epoch's line
+              and self.clock() - self.last_line >= self.interval):
             self._line()
 
     def end_epoch(self) -> None:

@@ -157,3 +157,17 @@ def test_disabled_progress_writes_nothing_but_still_measures():
         assert progress.run_eta() == pytest.approx(4 * 3)
         assert list(track(range(3), "test", stream=stream, enabled=False)) == [0, 1, 2]
     assert terminal.getvalue() == log.getvalue() == ""
+
+
+def test_the_last_batch_leaves_its_line_to_the_end_of_the_epoch():
+    clock, stream = Clock(), io.StringIO()
+    progress = Progress(stream, epochs=1, batches_per_epoch=2, clock=clock, interval=5.0)
+    progress.start_epoch(1)
+    for _ in range(2):
+        clock.now += 6  # a line is due after each batch
+        progress.step(1, 1.0)
+    progress.end_epoch()
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" · ")[0] for line in lines] == ["epoch 1/1  batch 1/2  50%",
+                                                         "epoch 1/1  batch 2/2  100%"]
+    assert lines[-1].endswith("epoch took 12 s")
