@@ -118,7 +118,7 @@ def curves_figure(*, losses: StepLosses, epochs: Sequence[EpochPoint], title: st
         axes.plot(positions, bpd, color="tab:blue", alpha=0.3, linewidth=0.8,
                   label="train, per step" if losses.stride == 1
                   else f"train, mean of {losses.stride} steps")
-    if len(bpd) >= 8:
+    if len(bpd) >= 20:  # fewer points need no smoothing
         axes.plot(positions, _smoothed(bpd), color="tab:blue", linewidth=1.8,
                   label="train, smoothed")
     numbers = [m.epoch for m in epochs]
