@@ -196,90 +196,103 @@ def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, Paramete
 
 
 class _Layers:
-    """The columns of a circuit's layers while lowering appends them one at a time."""
+    """The circuit's layers while lowering appends them: one row per layer (kind code,
+    units, variable, parameters, origin region, origin partition; -1 where none) and the
+    inputs of all layers end to end, as the columns of ``Circuit`` want them."""
 
     def __init__(self, model: ModelSpec, input_parameters: Parameters) -> None:
-        self.kinds: list[int] = []
-        self.units: list[int] = []
-        self.offsets: list[int] = [0]
+        self.rows: list[tuple[int, int, int, int, int, int]] = []
         self.inputs: list[int] = []
-        self.variables: list[int] = []
-        self.parameter_ids: list[int] = []
-        self.regions: list[int] = []
-        self.partitions: list[int] = []
+        self.offsets: list[int] = [0]
+        self.units: list[int] = []  # a copy of the units column, read while lowering
         self.parameters: dict[Parameters, int] = {input_parameters: 0}
-        self._sum_parameters: dict[tuple[bool, tuple[int, ...]], int] = {}
+        self._weights: dict[tuple[LayerKind, tuple[int, ...]], int] = {}
         self._settings = {True: model.sum_weights("dense"), False: model.sum_weights("mixing")}
-        self._code = {kind: code for code, kind in enumerate(LAYER_KINDS)}
 
     def add(self, kind: LayerKind, inputs: list[int], units: int, region: int, partition: int = -1,
-            weight_shape: tuple[int, ...] | None = None, variable: int = -1) -> int:
-        """Append a layer; ``weight_shape`` for sums, ``variable`` for inputs."""
-        self.kinds.append(self._code[kind])
+            parameters: int = -1, variable: int = -1) -> int:
+        """Append a layer and return its id; ``parameters`` from ``weights`` (or 0, the
+        inputs' parameters), ``variable`` for inputs."""
+        self.rows.append((_CODE[kind], units, variable, parameters, region, partition))
         self.units.append(units)
         self.inputs.extend(inputs)
         self.offsets.append(len(self.inputs))
-        self.variables.append(variable)
-        self.regions.append(region)
-        self.partitions.append(partition)
-        if variable >= 0:
-            self.parameter_ids.append(0)
-        elif weight_shape is not None:
-            self.parameter_ids.append(self._sum_parameter(kind is LayerKind.DENSE, weight_shape))
-        else:
-            self.parameter_ids.append(-1)
-        return len(self.kinds) - 1
+        return len(self.units) - 1
 
-    def _sum_parameter(self, dense: bool, shape: tuple[int, ...]) -> int:
-        key = (dense, shape)
-        if key not in self._sum_parameters:
-            weights = Parameters(parameter(self._settings[dense], shape))
-            self._sum_parameters[key] = self.parameters.setdefault(weights, len(self.parameters))
-        return self._sum_parameters[key]
+    def weights(self, kind: LayerKind, shape: tuple[int, ...]) -> int:
+        """The parameters of a sum of ``kind`` with weights of ``shape``."""
+        key = (kind, shape)
+        if key not in self._weights:
+            weights = Parameters(parameter(self._settings[kind is LayerKind.DENSE], shape))
+            self._weights[key] = self.parameters.setdefault(weights, len(self.parameters))
+        return self._weights[key]
+
+    def circuit(self, model: ModelSpec, output: int, graph: RegionGraph) -> Circuit:
+        kinds, units, variables, parameter_ids, regions, partitions = np.array(
+            self.rows, np.int64).reshape(-1, 6).T
+        return Circuit(
+            name=model.name,
+            num_variables=model.num_variables,
+            num_values=model.num_values,
+            image_shape=model.image_shape,
+            kinds=kinds.astype(np.int8),
+            units=units.copy(),
+            input_offsets=np.array(self.offsets, np.int64),
+            input_ids=np.array(self.inputs, np.int64),
+            variables=variables.copy(),
+            parameter_ids=parameter_ids.copy(),
+            origin_regions=regions.copy(),
+            origin_partitions=partitions.copy(),
+            parameters=tuple(self.parameters),
+            output=output,
+            region_graph=graph,
+            seed=model.seed,
+        )
+
+
+_CODE = {kind: code for code, kind in enumerate(LAYER_KINDS)}
 
 
 def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> Circuit:
     """Build the circuit of a model: inputs per leaf, sum-product layers per partition.
     ``files``: see ``build_region_graph``."""
     graph = build_region_graph(model, files)
-    num_values = model.num_values
     input_units = int(model.inputs["units"])  # type: ignore[arg-type]
     sum_units = int(model.layers["units"])  # type: ignore[arg-type]
     num_classes = model.classes
     sum_product = model.layers.kind
     input_kind, input_parameters = _input_parameters(model, input_units)
-    columns = _Layers(model, input_parameters)
-    add, units_of = columns.add, columns.units
+    layers = _Layers(model, input_parameters)
+    add, units_of, weights = layers.add, layers.units, layers.weights
+    dense, hadamard = LayerKind.DENSE, LayerKind.HADAMARD
 
     region_layer: dict[int, int] = {}
     for region in graph.regions:  # parts before wholes
         r = region.id
         is_root = r == graph.root
         if region.is_leaf:
-            inputs = [add(input_kind, [], input_units, r, variable=v) for v in region.variables]
+            inputs = [add(input_kind, [], input_units, r, parameters=0, variable=v)
+                      for v in region.variables]
             # A leaf over several variables (a pixel's channels) is fully factorised.
-            region_layer[r] = (
-                inputs[0] if len(inputs) == 1
-                else add(LayerKind.HADAMARD, inputs, input_units, r)
-            )
+            region_layer[r] = inputs[0] if len(inputs) == 1 else add(hadamard, inputs, input_units, r)
             if is_root:
                 # A circuit that is a single leaf (a 1x1 image) still ends in a sum: a
                 # mixture of the input units, one per class.
-                region_layer[r] = add(LayerKind.DENSE, [region_layer[r]], num_classes, r,
-                                      weight_shape=(num_classes, input_units))
+                region_layer[r] = add(dense, [region_layer[r]], num_classes, r,
+                                      parameters=weights(dense, (num_classes, input_units)))
             continue
         outputs = []
         out_units = num_classes if is_root else sum_units
         for p in region.partitions:
             inputs = [region_layer[part] for part in graph.partitions[p].inputs]
             if sum_product == "cp":
-                denses = [add(LayerKind.DENSE, [i], sum_units, r, p, (sum_units, units_of[i]))
+                denses = [add(dense, [i], sum_units, r, p, weights(dense, (sum_units, units_of[i])))
                           for i in inputs]
-                product = add(LayerKind.HADAMARD, denses, sum_units, r, p)
+                product = add(hadamard, denses, sum_units, r, p)
                 if is_root:
                     # The output of a circuit is a sum: one more dense layer to the classes.
-                    product = add(LayerKind.DENSE, [product], num_classes, r, p,
-                                  (num_classes, sum_units))
+                    product = add(dense, [product], num_classes, r, p,
+                                  weights(dense, (num_classes, sum_units)))
                 outputs.append(product)
                 continue
             # cp_t and tucker: one product of the inputs, then one dense sum.
@@ -293,39 +306,22 @@ def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> C
                     "give 'inputs' and 'layers' the same number of units")])
             (k,) = units
             if sum_product == "cp_t":
-                product = add(LayerKind.HADAMARD, inputs, k, r, p)
+                product = add(hadamard, inputs, k, r, p)
             else:
                 product = add(LayerKind.KRONECKER, inputs, k ** len(inputs), r, p)
             width = units_of[product]
-            outputs.append(add(LayerKind.DENSE, [product], out_units, r, p, (out_units, width)))
+            outputs.append(add(dense, [product], out_units, r, p, weights(dense, (out_units, width))))
         if len(outputs) == 1:
             region_layer[r] = outputs[0]
         elif model.mixing == "dense":
             # One dense sum over the concatenated units of all partitions.
             width = sum(units_of[o] for o in outputs)
             region_layer[r] = add(LayerKind.STACKED, outputs, out_units, r,
-                                  weight_shape=(out_units, width))
+                                  parameters=weights(LayerKind.STACKED, (out_units, width)))
         else:
             region_layer[r] = add(LayerKind.MIXING, outputs, out_units, r,
-                                  weight_shape=(out_units, len(outputs)))
-    return Circuit(
-        name=model.name,
-        num_variables=model.num_variables,
-        num_values=num_values,
-        image_shape=model.image_shape,
-        kinds=np.array(columns.kinds, np.int8),
-        units=np.array(columns.units, np.int64),
-        input_offsets=np.array(columns.offsets, np.int64),
-        input_ids=np.array(columns.inputs, np.int64),
-        variables=np.array(columns.variables, np.int64),
-        parameter_ids=np.array(columns.parameter_ids, np.int64),
-        origin_regions=np.array(columns.regions, np.int64),
-        origin_partitions=np.array(columns.partitions, np.int64),
-        parameters=tuple(columns.parameters),
-        output=region_layer[graph.root],
-        region_graph=graph,
-        seed=model.seed,
-    )
+                                  parameters=weights(LayerKind.MIXING, (out_units, len(outputs))))
+    return layers.circuit(model, region_layer[graph.root], graph)
 
 
 def span_of_origin(circuit: Circuit, origin: Origin) -> Span | None:

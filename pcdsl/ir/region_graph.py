@@ -104,36 +104,36 @@ class RegionGraphBuilder:
         return self._variables[region]
 
     def build(self, root: int) -> RegionGraph:
-        splits: dict[int, list[int]] = {r: [] for r in range(len(self._variables))}
+        splits: list[list[int]] = [[] for _ in self._variables]
         for index, (region, _, _) in enumerate(self._partitions):
             splits[region].append(index)
+        children = [[c for p in ps for c in self._partitions[p][1]] for ps in splits]
         # Depth-first post-order from the root: parts before wholes, unreachable regions dropped.
         order: list[int] = []
-        seen: set[int] = set()
-        stack: list[tuple[int, bool]] = [(root, False)]
+        seen = [False] * len(self._variables)
+        seen[root] = True
+        stack = [(root, iter(children[root]))]
         while stack:
-            region, expanded = stack.pop()
-            if expanded:
+            region, pending = stack[-1]
+            for child in pending:
+                if not seen[child]:
+                    seen[child] = True
+                    stack.append((child, iter(children[child])))
+                    break
+            else:
+                stack.pop()
                 order.append(region)
-                continue
-            if region in seen:
-                continue
-            seen.add(region)
-            stack.append((region, True))
-            for p in reversed(splits[region]):
-                for child in reversed(self._partitions[p][1]):
-                    if child not in seen:
-                        stack.append((child, False))
-        new_id = {old: new for new, old in enumerate(order)}
+        new_id = [-1] * len(self._variables)
+        for new, old in enumerate(order):
+            new_id[old] = new
         partitions: list[Partition] = []
         regions: list[Region] = []
-        for old in order:
+        for new, old in enumerate(order):
             ids = []
             for p in splits[old]:
                 _, inputs, span = self._partitions[p]
                 ids.append(len(partitions))
-                partitions.append(Partition(len(partitions), new_id[old],
-                                            tuple(new_id[i] for i in inputs), span))
-            regions.append(Region(new_id[old], self._variables[old], tuple(ids),
-                                  self._names[old], self._spans[old]))
+                partitions.append(Partition(len(partitions), new, tuple([new_id[i] for i in inputs]), span))
+            regions.append(Region(new, self._variables[old], tuple(ids), self._names[old],
+                                  self._spans[old]))
         return RegionGraph(self.num_variables, tuple(regions), tuple(partitions), new_id[root])

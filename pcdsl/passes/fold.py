@@ -80,27 +80,33 @@ class FoldedCircuit:
 
 def layer_depths(circuit: Circuit) -> np.ndarray:
     """As-late-as-possible depth of every layer; input layers at 0."""
+    num_layers = circuit.num_layers
     offsets = circuit.input_offsets.tolist()
     inputs = circuit.input_ids.tolist()
-    asap = [0] * circuit.num_layers
-    for i in range(circuit.num_layers):  # topological order
-        start, stop = offsets[i], offsets[i + 1]
-        if start != stop:
+    asap = [0] * num_layers
+    start = 0
+    for i, stop in enumerate(offsets[1:]):  # topological order
+        if stop - start == 1:
+            asap[i] = 1 + asap[inputs[start]]
+        elif stop != start:
             asap[i] = 1 + max([asap[j] for j in inputs[start:stop]])
-    # A layer sits one level below its earliest consumer; consumers come later in id order,
-    # so walking backwards finishes each layer's bound before reaching it.
-    alap = list(asap)
-    bound: list[int | None] = [None] * circuit.num_layers
-    for i in range(circuit.num_layers - 1, -1, -1):
-        start, stop = offsets[i], offsets[i + 1]
-        if start == stop:
-            continue  # an input: depth 0
-        if bound[i] is not None:
-            alap[i] = bound[i]  # type: ignore[assignment]
-        below = alap[i] - 1
-        for j in inputs[start:stop]:
-            if bound[j] is None or below < bound[j]:  # type: ignore[operator]
-                bound[j] = below
+        start = stop
+    # A layer sits one level above its earliest consumer. Consumers come later in id
+    # order, so walking backwards settles each layer's bound before reaching it.
+    alap = asap[:]
+    no_consumer = num_layers + 1
+    bound = [no_consumer] * num_layers
+    stop = offsets[-1]
+    for i in range(num_layers - 1, -1, -1):
+        start = offsets[i]
+        if start != stop:  # not an input (those stay at 0)
+            if bound[i] != no_consumer:
+                alap[i] = bound[i]
+            below = alap[i] - 1
+            for j in inputs[start:stop]:
+                if below < bound[j]:
+                    bound[j] = below
+        stop = start
     return np.array(alap, np.int64)
 
 
@@ -109,17 +115,21 @@ def fold_layers(circuit: Circuit) -> FoldedCircuit:
     num_layers = circuit.num_layers
     ids = np.arange(num_layers)
     arity = circuit.arities
+    # Every circuit ends in a sum, so there is at least one input edge to index.
     first_input = circuit.input_ids[np.minimum(circuit.input_offsets[:-1], len(circuit.input_ids) - 1)]
-    input_units = np.where(arity > 0, circuit.units[first_input], 0) if len(circuit.input_ids) else 0 * arity
+    input_units = np.where(arity > 0, circuit.units[first_input], 0)
     kind_order = np.array([_KIND_ORDER[k] for k in LAYER_KINDS])[circuit.kinds]
     # Layers fold together when they agree on all of these (parameters compared by value:
     # equal parameters share one entry of the circuit's table).
-    key = np.stack([depth, kind_order, circuit.units, input_units, arity, circuit.parameter_ids,
-                    circuit.kinds.astype(np.int64)], axis=1)
-    _, first_member, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    group = group.reshape(-1)
+    key = (depth, kind_order, circuit.units, input_units, arity, circuit.parameter_ids, circuit.kinds)
+    by_key = np.lexsort(key[::-1])  # stable: ids ascending within equal keys
+    columns = np.stack(key, axis=1)[by_key]
+    new_group = np.concatenate([[True], np.any(columns[1:] != columns[:-1], axis=1)])
+    group = np.empty(num_layers, np.int64)
+    group[by_key] = np.cumsum(new_group) - 1
+    first_member = by_key[new_group]  # the least id of each group
     # Folds in order of depth, kind, units, input units, arity, then first member.
-    g = key[first_member]
+    g = columns[new_group]
     rank = np.empty(len(first_member), np.int64)
     rank[np.lexsort((first_member, g[:, 4], g[:, 3], g[:, 2], g[:, 1], g[:, 0]))] = np.arange(len(rank))
     fold_of = rank[group]

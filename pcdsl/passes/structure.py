@@ -12,6 +12,7 @@ diagnostics that point at the region or partition of the spec they come from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 from pcdsl.diagnostics import Diagnostic, Severity
 from pcdsl.ir.circuit import Circuit, Origin
@@ -45,7 +46,7 @@ class StructureReport:
 
 
 @dataclass(frozen=True)
-class _Scopes:
+class Scopes:
     """The variables of the layers lowering builds, worked out per region and partition
     rather than per layer: a region's output layer is over ``regions[r]``, the product of
     a partition over ``partitions[p]`` (the union of its parts' scopes, each part's dense
@@ -56,7 +57,7 @@ class _Scopes:
     disjoint: list[bool]  # whether a partition's parts are pairwise disjoint
 
 
-def _scopes(graph: RegionGraph) -> _Scopes:
+def layer_scopes(graph: RegionGraph) -> Scopes:
     regions: list[tuple[int, ...]] = []
     partitions: list[tuple[int, ...]] = [()] * len(graph.partitions)
     disjoint = [True] * len(graph.partitions)
@@ -66,7 +67,7 @@ def _scopes(graph: RegionGraph) -> _Scopes:
             continue
         for p in region.partitions:
             parts = [regions[r] for r in graph.partitions[p].inputs]
-            merged = tuple(sorted(v for part in parts for v in part))
+            merged = tuple(sorted(parts[0] + parts[1] if len(parts) == 2 else chain.from_iterable(parts)))
             if merged == region.variables:  # the common case: share the region's tuple
                 partitions[p] = region.variables
                 continue
@@ -77,7 +78,7 @@ def _scopes(graph: RegionGraph) -> _Scopes:
             regions.append(first)
         else:
             regions.append(union(partitions[p] for p in region.partitions))
-    return _Scopes(regions, partitions, disjoint)
+    return Scopes(regions, partitions, disjoint)
 
 
 def _where(graph: RegionGraph, origin: Origin) -> str:
@@ -87,12 +88,13 @@ def _where(graph: RegionGraph, origin: Origin) -> str:
     return region.describe()
 
 
-def check_smooth(circuit: Circuit, severity: Severity = Severity.ERROR) -> tuple[Diagnostic, ...]:
+def check_smooth(circuit: Circuit, severity: Severity = Severity.ERROR,
+                 scopes: Scopes | None = None) -> tuple[Diagnostic, ...]:
     """Every sum over several inputs (one per partition of a region) adds up inputs over
     the same variables; the other sums have a single input."""
     found: list[Diagnostic] = []
     graph = circuit.region_graph
-    scopes = _scopes(graph)
+    scopes = scopes or layer_scopes(graph)
     for region in graph.regions:
         partition_scopes = [scopes.partitions[p] for p in region.partitions]
         if all(s == partition_scopes[0] for s in partition_scopes):
@@ -114,7 +116,7 @@ def check_smooth(circuit: Circuit, severity: Severity = Severity.ERROR) -> tuple
     return tuple(found)
 
 
-def _shared(scopes: _Scopes, partition: Partition) -> int:
+def _shared(scopes: Scopes, partition: Partition) -> int:
     """The variables in more than one part of a partition, as a bit set."""
     union_so_far = 0
     shared = 0
@@ -125,13 +127,13 @@ def _shared(scopes: _Scopes, partition: Partition) -> int:
     return shared
 
 
-def check_decomposable(circuit: Circuit,
-                       severity: Severity = Severity.ERROR) -> tuple[Diagnostic, ...]:
+def check_decomposable(circuit: Circuit, severity: Severity = Severity.ERROR,
+                       scopes: Scopes | None = None) -> tuple[Diagnostic, ...]:
     """Every product's inputs are over disjoint variables: the parts of each partition
     (the product of a leaf's inputs is over distinct variables by construction)."""
     found: list[Diagnostic] = []
     graph = circuit.region_graph
-    scopes = _scopes(graph)
+    scopes = scopes or layer_scopes(graph)
     for partition in graph.partitions:
         if scopes.disjoint[partition.id]:
             continue
@@ -147,13 +149,13 @@ def check_decomposable(circuit: Circuit,
     return tuple(found)
 
 
-def check_structured_decomposable(circuit: Circuit,
-                                  severity: Severity = Severity.NOTE) -> tuple[Diagnostic, ...]:
+def check_structured_decomposable(circuit: Circuit, severity: Severity = Severity.NOTE,
+                                  scopes: Scopes | None = None) -> tuple[Diagnostic, ...]:
     """Products must agree on one vtree; reported as notes, since it is optional. The
     products, in layer order: a leaf's over its variables, then one per partition."""
     found: list[Diagnostic] = []
     graph = circuit.region_graph
-    scopes = _scopes(graph)
+    scopes = scopes or layer_scopes(graph)
     split_of: dict[tuple[int, ...], tuple[frozenset[tuple[int, ...]], int]] = {}
     family: set[tuple[int, ...]] = set()
 
@@ -213,6 +215,9 @@ def check_structured_decomposable(circuit: Circuit,
 
 
 def analyze_structure(circuit: Circuit) -> StructureReport:
-    decomposable = check_decomposable(circuit)
-    structured = (check_structured_decomposable(circuit) if not decomposable else ())
-    return StructureReport(check_smooth(circuit), decomposable, structured)
+    """All three checks, sharing one computation of the scopes (each check takes
+    ``scopes`` for that, and works them out itself without)."""
+    scopes = layer_scopes(circuit.region_graph)
+    decomposable = check_decomposable(circuit, scopes=scopes)
+    structured = check_structured_decomposable(circuit, scopes=scopes) if not decomposable else ()
+    return StructureReport(check_smooth(circuit, scopes=scopes), decomposable, structured)
