@@ -73,6 +73,15 @@ def _seed(text: str) -> int:
 
 
 MAX_SAMPLES = 4096
+MAX_THREADS = 4096
+
+
+def _thread_count(text: str) -> int:
+    """argparse type: a number of CPU threads in 1..MAX_THREADS."""
+    value = positive(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, found {text}")
+    return value
 
 
 def _sample_count(text: str) -> int:
@@ -154,7 +163,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--no-progress", action="store_true",
                        help="no progress on stderr (by default: bars on a terminal, a line "
                             "every 5 s elsewhere)")
-    train.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's)")
+    train.add_argument("--threads", type=_thread_count, help="torch CPU threads (default: torch's)")
     train.add_argument("--compile", choices=COMPILE_MODES, default="off",
                        help="run these passes through torch.compile (needs a C++ compiler on "
                        "a CPU; the first pass compiles for a while): the test-set "

@@ -454,9 +454,10 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
     num_variables = int(circuit.num_variables)
     uniform = uniform_bpd(circuit)
     saved_epoch = start if start else None
-    epoch = start
+    epoch, warned = start, False
     progress = Progress(sys.stderr, epochs=config.epochs, num_variables=num_variables,
-                        batches_per_epoch=math.ceil(len(train_split) / config.batch_size))
+                        batches_per_epoch=math.ceil(math.ceil(len(train_split) / ranks.world)
+                                                    / per_rank))
     try:
         for epoch in range(start + 1, config.epochs + 1):
             metrics = _train_epoch(model, circuit, optimizer, evaluated, config, train_split,
@@ -471,30 +472,42 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                 f"({metrics.train_bpd:.4f} bpd), test ll {metrics.test_ll:.2f} nats, "
                 f"test bpd {metrics.test_bpd:.4f}{accuracy_text}; "
                 f"{metrics.images_per_second:.0f} images/s, {metrics.seconds:.1f} s")
-            if uniform is not None and metrics.test_bpd > uniform:
+            if uniform is not None and metrics.test_bpd > uniform and not warned:
+                warned = True  # once a run: the figures of later epochs are in the log
                 warn(f"warning: test bpd {metrics.test_bpd:.4f} after {_epochs(epoch)} is worse "
                      f"than the uniform distribution's {uniform:.4f}: check the inputs' "
                      "initialisation and the learning rate (--lr), or train longer")
             if out is not None:
-                with runs.held_interrupts():  # the checkpoint and its metrics line together
-                    save_checkpoint(out / CHECKPOINT_NAME, circuit, spec,  # type: ignore[arg-type]
-                                    optimizer=optimizer, epoch=epoch,
-                                    extra={"config": asdict(config),
-                                           "history": [asdict(m) for m in history],
-                                           "step_losses": losses.state(),
-                                           "rng_state": _rng_state()})
-                    _write_metrics(out / METRICS_NAME, history)
-                    saved_epoch = epoch
-                write_curves(out / "curves.png", losses=losses, epochs=history,
-                             title=f"{_model_name(circuit)} on {config.dataset}",
-                             num_variables=num_variables)
+                try:
+                    with runs.held_interrupts():  # the checkpoint and its metrics together
+                        save_checkpoint(out / CHECKPOINT_NAME, circuit,
+                                        spec,  # type: ignore[arg-type]
+                                        optimizer=optimizer, epoch=epoch,
+                                        extra={"config": asdict(config),
+                                               "history": [asdict(m) for m in history],
+                                               "step_losses": losses.state(),
+                                               "rng_state": _rng_state()})
+                        _write_metrics(out / METRICS_NAME, history)
+                        saved_epoch = epoch
+                    write_curves(out / "curves.png", losses=losses, epochs=history,
+                                 title=f"{_model_name(circuit)} on {config.dataset}",
+                                 num_variables=num_variables)
+                except OSError as exc:  # disk full, folder removed, ...: earlier files stay
+                    kept = (f"{out / CHECKPOINT_NAME} still holds epoch {saved_epoch}"
+                            if saved_epoch else "no checkpoint was written")
+                    raise TrainingError(f"cannot write the files of epoch {epoch} into {out}: "
+                                        f"{exc.strerror or exc}; {kept}") from None
     except KeyboardInterrupt:
         progress.close()
         raise TrainingInterrupted(epoch if epoch > (saved_epoch or 0) else epoch + 1,
                                   saved_epoch if out is not None else None,
                                   out / CHECKPOINT_NAME if out is not None else None) from None
     if out is not None and ranks.main and config.samples > 0:
-        _write_samples(out / "samples.png", circuit, config.samples, seed)
+        try:
+            _write_samples(out / "samples.png", circuit, config.samples, seed)
+        except OSError as exc:
+            raise TrainingError(f"cannot write {out / 'samples.png'}: {exc.strerror or exc}; "
+                                f"the run's checkpoint and metrics are written") from None
     return TrainResult(circuit, history)
 
 

@@ -285,3 +285,29 @@ def test_a_model_worse_than_uniform_is_warned_about(source, data):
     train(source, replace(CONFIG, epochs=1, samples=0), *data, log=_quiet, warn=fine.append)
     assert fine == []
     assert len(warnings) == 1 and "worse than the uniform distribution's 3.0000" in warnings[0]
+
+
+def test_a_full_disk_is_a_training_error_that_keeps_the_last_checkpoint(tmp_path, source, spec,
+                                                                        data, monkeypatch):
+    train(source, replace(CONFIG, epochs=1, samples=0, out=str(tmp_path)), *data, spec=spec,
+          log=_quiet)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(TrainingError, match="No space left on device.*still holds epoch 1"):
+        train(source, replace(CONFIG, epochs=2, samples=0, out=str(tmp_path)), *data,
+              spec=spec, resume=True, log=_quiet)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_uniform_warning_comes_once_a_run(source, data):
+    warnings: list[str] = []
+    # lr 20 on this data: 11.6, 9.0 and 6.4 bpd, the first two worse than uniform (3 bits)
+    train(source, replace(CONFIG, epochs=3, lr=20.0, samples=0), *data, log=_quiet,
+          warn=warnings.append)
+    assert len(warnings) == 1 and "after 1 epoch" in warnings[0]
