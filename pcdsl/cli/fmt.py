@@ -99,6 +99,11 @@ def format_one(path: str, check: bool) -> int:
     except CompileError as exc:
         print_diagnostics(exc.diagnostics, {name: text}, sys.stderr)
         return EXIT_DIAGNOSTICS
+    except RecursionError:  # the pretty-printer recurses on nesting, as the checker does
+        from pcdsl.driver import too_deep
+
+        print_diagnostics([too_deep(text, name)], {name: text}, sys.stderr)
+        return EXIT_DIAGNOSTICS
     if check:
         if formatted == text:
             return EXIT_OK

@@ -97,6 +97,16 @@ def test_a_named_pipe_is_read_but_never_renamed_over(tmp_path, capsys):
     assert "it is not a regular file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("expression", ["(" * 3000 + "2" + ")" * 3000, "-" * 5000 + "2"])
+def test_a_spec_nested_too_deeply_is_a_diagnostic_and_left_alone(tmp_path, capsys, expression):
+    text = f"model m {{\n  data = image(height = 2, width = 2)\n  layers = cp(units = {expression})\n}}\n"
+    path = write(tmp_path, "deep.pc", text)
+    assert main(["fmt", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:3:" in err and "error: the spec is nested too deeply" in err
+    assert "internal error" not in err and path.read_text() == text
+
+
 def test_a_refused_file_does_not_stop_the_others(tmp_path):
     locked = write(tmp_path, "locked.pc", UGLY)
     os.chmod(locked, 0o444)
