@@ -441,7 +441,11 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
             config = replace(config, seed=seed)
         log(f"resumed from {out / CHECKPOINT_NAME} after {_epochs(start)}")  # type: ignore[operator]
     if out is not None and ranks.main:
-        write_text_atomically(out / "model.py", module_source)
+        try:
+            write_text_atomically(out / "model.py", module_source)
+        except OSError as exc:
+            raise TrainingError(f"cannot write into the run folder {out}: "
+                                f"{exc.strerror or exc}") from None
 
     if config.compile in ("train", "all"):
         model = torch.compile(model)
