@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from pcdsl.diagnostics import CompileError, Span, error, visible
+from pcdsl.ir.budget import MAX_SCOPE_ENTRIES
 from pcdsl.ir.circuit import LAYER_KINDS, Circuit, Initializer, LayerKind, Origin, Parameters, Weight
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder, union
-from pcdsl.ir.region_graphs.chow_liu import chow_liu_region_graph, tree_from_json
+from pcdsl.ir.region_graphs.chow_liu import chow_liu_region_graph, scope_entries, tree_from_json
 from pcdsl.ir.region_graphs.linear_tree import linear_tree
 from pcdsl.ir.region_graphs.poon_domingos import image_delta, poon_domingos
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
@@ -65,7 +66,7 @@ def _construct(regions: KindValue, shape: tuple[int, int, int]) -> RegionGraph:
     raise AssertionError(f"no construction for region graph {regions.kind}")
 
 
-# A tree over the 65,536 variables the driver allows is well under 1 MiB of JSON.
+# A tree over the 262,144 variables the driver allows is about 2 MiB of JSON.
 MAX_TREE_FILE_BYTES = 8 * 2**20
 
 
@@ -118,6 +119,12 @@ def _tree_region_graph(data: bytes, name: str, span: Span | None, hint: str,
             f"{'x'.join(map(str, tree.image_shape))}, but the data are "
             f"{'x'.join(map(str, shape))}", span,
             "learn a tree on images of the model's shape with 'pcc learn chow-liu'")])
+    entries = scope_entries(tree.parents)
+    if entries > MAX_SCOPE_ENTRIES:
+        raise CompileError([error(
+            "too-large", f"the tree in '{name}' is so deep that its regions would hold "
+            f"{entries:,} variables in all; pcc builds region graphs of at most "
+            f"{MAX_SCOPE_ENTRIES:,}", span, "learn a tree on a smaller image")])
     graph = chow_liu_region_graph(tree.parents)
     return replace(graph, source_sha256=hashlib.sha256(data).hexdigest())
 

@@ -207,6 +207,24 @@ def check_parents(parents: Sequence[int]) -> int:
     return roots[0]
 
 
+def scope_entries(parents: Sequence[int]) -> int:
+    """At most how many variables the regions of a tree's HCLT hold together: each
+    variable is in its own leaf and in the region of itself and of every ancestor, so a
+    chain holds about n^2 / 2 and a balanced tree n log n. The parents must form a tree."""
+    depth = [-1] * len(parents)
+    for v in range(len(parents)):
+        path = []
+        u = v
+        while u >= 0 and depth[u] < 0:
+            path.append(u)
+            u = parents[u]
+        base = depth[u] if u >= 0 else -1
+        for w in reversed(path):
+            base += 1
+            depth[w] = base
+    return sum(depth) + 2 * len(parents)
+
+
 def chow_liu_region_graph(parents: Sequence[int]) -> RegionGraph:
     """The HCLT region graph of a tree given by its parent array (cirkit's ``tree2rg``)."""
     root = check_parents(parents)
