@@ -12,8 +12,9 @@ pictures of trained checkpoints. Each command lives in its own module of this pa
     pcc graph FILE -o out.svg                  the region graph as a picture
     pcc sample CKPT / pcc inpaint CKPT         pictures of a trained checkpoint
 
-Exit codes: 0 success, 1 diagnostics (errors in a spec), 2 usage or unreadable file,
-3 internal error (a bug in pcc: please report it).
+Exit codes: 0 success, 1 diagnostics (errors in a spec), 2 usage, an unreadable file,
+checkpoint or data set, or an output that may not be written, 3 internal error (a bug in
+pcc: please report it), 130 interrupted.
 """
 
 from __future__ import annotations
