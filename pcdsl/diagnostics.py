@@ -119,7 +119,9 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
 def _lines(text: str) -> tuple[str, ...]:
     # Split once per source, not once per diagnostic: a file of 20,000 duplicate constants
     # took minutes to report. (A string caches its hash, so the lookup is cheap.)
-    return tuple(text.splitlines())
+    # Lines end at "\n" alone, as the parser counts them: splitlines() would also break at
+    # form feeds, U+2028 and the like, and show the wrong line under a span.
+    return tuple(text.split("\n"))
 
 
 EXCERPT_WIDTH = 120  # longer source lines are shown as a window around the span

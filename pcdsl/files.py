@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """Call ``write(handle)`` on a temporary file in ``path``'s folder, then rename it over
     ``path``: readers see the old file or the complete new one, never a half-written one,
     and a failure leaves no temporary file behind. The file gets the usual mode under the
-    umask (``mkstemp`` alone would leave it private, 0600)."""
+    umask (``mkstemp`` alone would leave it private, 0600). A ``path`` that is a device or
+    a pipe is written in place (it has no old content to keep)."""
     target = Path(path)
+    try:
+        existing = os.stat(target).st_mode
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing) and not stat.S_ISDIR(existing):
+        # A device or a pipe (/dev/null, a FIFO): write into it. Renaming over it would
+        # replace it with a regular file, which as root means replacing /dev/null.
+        with open(target, "wb") as handle:
+            write(handle)
+        return
     directory = target.parent if str(target.parent) else Path(".")
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:

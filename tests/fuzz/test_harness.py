@@ -53,14 +53,14 @@ def test_a_hang_is_a_failure(monkeypatch):
 
 
 def test_a_partial_output_is_a_failure(monkeypatch, tmp_path):
-    import pcdsl.driver
+    import pcdsl.files
 
-    def half(path, text):
-        with open(path, "w") as handle:
-            handle.write(text[:10])
+    def half(path, write):  # a writer that leaves what it wrote behind, unlike atomic_write
+        with open(path, "wb") as handle:
+            handle.write(b"# Generated")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pcdsl.driver, "write_atomically", half)
+    monkeypatch.setattr(pcdsl.files, "atomic_write", half)
     failure = cli_failure_of(GOOD, tmp_path)
     assert failure is not None and "partial output" in failure
 
