@@ -155,6 +155,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="train on the first N training images only")
     train.add_argument("--test-limit", type=positive, metavar="N",
                        help="evaluate on the first N test images only")
+    train.add_argument("--valid", type=positive, metavar="N",
+                       help="hold out N training images (the same ones for every run) for "
+                            "validation: their bpd is reported each epoch and the epoch with "
+                            "the best one is kept as best.pt, with its test bpd")
+    train.add_argument("--patience", type=positive, metavar="K",
+                       help="with --valid: stop after K epochs without a better validation bpd")
     train.add_argument("--eval-batch-size", type=positive, default=1024,
                        help="batch size of evaluation (default 1024)")
     train.add_argument("--samples", type=_sample_count, default=64,
@@ -302,6 +308,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.compile in ("train", "all") and args.optimizer != "adam":
         return error(f"--compile {args.compile} needs --optimizer adam: EM's step runs the "
                      "module's upward pass itself (--compile eval compiles the evaluations)")
+    if args.patience is not None and not args.valid:
+        return error("--patience needs --valid N: early stopping watches the validation bpd")
     if args.resume and args.out and not Path(args.out, "checkpoint.pt").exists():
         return error(f"--resume: nothing to resume, {Path(args.out, 'checkpoint.pt')} does not "
                      "exist (drop --resume to start a run there)")
@@ -330,6 +338,7 @@ def _run_train(args: argparse.Namespace) -> int:
         em_pseudo_count=args.em_pseudo_count, em_step_decay=args.em_step_decay,
         seed=args.seed, device=device, out=out, eval_batch_size=args.eval_batch_size,
         train_limit=args.train_limit, test_limit=args.test_limit, samples=args.samples,
+        valid=args.valid or 0, patience=args.patience,
         progress=not args.no_progress, compile=args.compile)
     try:
         result = train(source, config, splits[0], splits[1], spec=record, resume=args.resume,
@@ -340,10 +349,13 @@ def _run_train(args: argparse.Namespace) -> int:
         _report_interrupt(stop, args, out)
         return EXIT_INTERRUPTED
     if result.history and _is_main():
-        last = result.history[-1]
+        last, best = result.history[-1], result.best
         count = len(result.history)
-        print(f"test bpd {last.test_bpd:.4f} ({args.dataset}, {count} epoch"
-              f"{'' if count == 1 else 's'}); files in {out}")
+        chosen = (f"test bpd {best.test_bpd:.4f} at the best validation epoch {best.epoch} "
+                  f"(best.pt), {last.test_bpd:.4f} at the last" if best is not None
+                  else f"test bpd {last.test_bpd:.4f}")
+        print(f"{chosen} ({args.dataset}, {count} epoch{'' if count == 1 else 's'}); files in "
+              f"{out}")
     return EXIT_OK
 
 

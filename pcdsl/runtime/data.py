@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # torch is imported when data is loaded, so `pcc --help` stay
 
 DATA_ROOT_VARIABLE = "PCDSL_DATA_ROOT"
 DEFAULT_DATA_ROOT = "data"
+HELD_OUT_SEED = 20_240_611  # the validation images of every run (Split.held_out)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,21 @@ class Split:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def held_out(self, count: int, seed: int = HELD_OUT_SEED) -> tuple[Split, Split]:
+        """(the rest, ``count`` images held out): the held-out images are chosen by a fixed
+        permutation of ``seed`` (by default the same for every run, so that runs with other
+        seeds are compared on the same validation images), both parts in their original
+        order. Raises ``ValueError`` unless 0 < count < len(self)."""
+        import torch
+
+        if not 0 < count < len(self):
+            raise ValueError(f"cannot hold out {count} of {len(self)} images")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        held = torch.zeros(len(self), dtype=torch.bool)
+        held[order[:count]] = True
+        return (Split(self.dataset, self.train, self.images[~held], self.labels[~held]),
+                Split(self.dataset, self.train, self.images[held], self.labels[held]))
 
     def first(self, count: int | None) -> Split:
         """The first ``count`` images (all of them for None), for quick runs."""

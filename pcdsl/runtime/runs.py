@@ -24,7 +24,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "model.py", "curves.png", "samples.png")
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.jsonl", "model.py", "curves.png",
+             "samples.png")
 LOCK_NAME = ".pcdsl-run.lock"
 
 

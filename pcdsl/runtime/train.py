@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pcdsl.files import write_text_atomically
+from pcdsl.files import atomic_write, write_text_atomically
 from pcdsl.runtime import runs
 from pcdsl.runtime.checkpoint import (
     CheckpointError,
@@ -75,6 +75,7 @@ from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
 from pcdsl.runtime.progress import Progress, plural, track
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # the checkpoint of the best validation bpd (with --valid)
 METRICS_NAME = "metrics.jsonl"
 SEED_LIMIT = 2**63  # torch.manual_seed takes 64-bit seeds; numpy's order needs < 2**63
 
@@ -112,6 +113,8 @@ class TrainConfig:
     train_limit: int | None = None  # use only the first N training images (quick runs)
     test_limit: int | None = None
     samples: int = 64  # images in samples.png (0: none)
+    valid: int = 0  # training images held out for validation (best.pt); 0: none
+    patience: int | None = None  # stop after this many epochs without a better validation bpd
     progress: bool = True  # on stderr: bars on a terminal, a line every few seconds elsewhere
     compile: str = "off"  # one of COMPILE_MODES
 
@@ -126,6 +129,10 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
+        if self.valid < 0:
+            raise ValueError(f"valid must be at least 0, found {self.valid}")
+        if self.patience is not None and (self.patience < 1 or not self.valid):
+            raise ValueError("patience must be at least 1 and needs a validation split (valid)")
         if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
             raise ValueError(f"seed must be in 0..{SEED_LIMIT - 1}, found {self.seed}")
 
@@ -141,6 +148,8 @@ class EpochMetrics:
     images_per_second: float
     eval_seconds: float
     test_accuracy: float | None = None  # circuits with several classes
+    valid_ll: float | None = None  # nats per image on the held-out validation images
+    valid_bpd: float | None = None
 
 
 @dataclass
@@ -151,6 +160,17 @@ class TrainResult:
     @property
     def test_bpd(self) -> float:
         return self.history[-1].test_bpd if self.history else math.nan
+
+    @property
+    def best(self) -> EpochMetrics | None:
+        """The epoch of the lowest validation bpd (None without a validation split)."""
+        return best_epoch(self.history)
+
+
+def best_epoch(history: list[EpochMetrics]) -> EpochMetrics | None:
+    """The epoch of the lowest validation bpd, the earliest of ties; None without one."""
+    scored = [m for m in history if m.valid_bpd is not None]
+    return min(scored, key=lambda m: (m.valid_bpd, m.epoch)) if scored else None
 
 
 def bits_per_dimension(avg_ll: float, num_variables: int) -> float:
@@ -410,6 +430,14 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
     seed = run_seed(module_source, config)
     config = replace(config, seed=seed)
     circuit = build_circuit(module_source, seed).to(device)
+    valid_split = None
+    if config.valid:
+        try:
+            train_split, valid_split = train_split.held_out(config.valid)
+        except ValueError:
+            raise TrainingError(f"--valid {config.valid}: the training split has "
+                                f"{len(train_split)} images; hold out fewer") from None
+        check_split(circuit, valid_split)
     train_split = train_split.first(config.train_limit)
     test_split = test_split.first(config.test_limit)
     check_split(circuit, train_split)
@@ -467,14 +495,20 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
             metrics = _train_epoch(model, circuit, optimizer, evaluated, config, train_split,
                                    test_split, epoch, per_rank, device, ranks, num_variables,
                                    progress if config.progress and ranks.main else None, losses)
+            if valid_split is not None:
+                valid_ll, valid_bpd, _ = evaluate(evaluated, valid_split, config.eval_batch_size,
+                                                  device, config.progress, ranks)
+                metrics = replace(metrics, valid_ll=valid_ll, valid_bpd=valid_bpd)
             history.append(metrics)
             if not ranks.main:
                 continue
             accuracy = metrics.test_accuracy
             accuracy_text = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
+            valid_text = (f", valid bpd {metrics.valid_bpd:.4f}"
+                          if metrics.valid_bpd is not None else "")
             log(f"epoch {epoch}/{config.epochs}: train nll {metrics.train_nll:.2f} nats "
-                f"({metrics.train_bpd:.4f} bpd), test ll {metrics.test_ll:.2f} nats, "
-                f"test bpd {metrics.test_bpd:.4f}{accuracy_text}; "
+                f"({metrics.train_bpd:.4f} bpd){valid_text}, test ll {metrics.test_ll:.2f} "
+                f"nats, test bpd {metrics.test_bpd:.4f}{accuracy_text}; "
                 f"{metrics.images_per_second:.0f} images/s, {metrics.seconds:.1f} s")
             if uniform is not None and metrics.test_bpd > uniform and not warned:
                 warned = True  # once a run: the figures of later epochs are in the log
@@ -492,6 +526,8 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                                                "step_losses": losses.state(),
                                                "rng_state": _rng_state()})
                         _write_metrics(out / METRICS_NAME, history)
+                        if best_epoch(history) is metrics:  # a new best validation bpd
+                            _copy(out / CHECKPOINT_NAME, out / BEST_NAME)
                         saved_epoch = epoch
                     write_curves(out / "curves.png", losses=losses, epochs=history,
                                  title=f"{_model_name(circuit)} on {config.dataset}",
@@ -501,11 +537,21 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                             if saved_epoch else "no checkpoint was written")
                     raise TrainingError(f"cannot write the files of epoch {epoch} into {out}: "
                                         f"{exc.strerror or exc}; {kept}") from None
+            if _patience_ran_out(history, config.patience):
+                best = best_epoch(history)
+                log(f"stopping early: no better validation bpd for {_epochs(config.patience)} "
+                    f"since epoch {best.epoch}")  # type: ignore[union-attr]
+                break
     except KeyboardInterrupt:
         progress.close()
         raise TrainingInterrupted(epoch if epoch > (saved_epoch or 0) else epoch + 1,
                                   saved_epoch if out is not None else None,
                                   out / CHECKPOINT_NAME if out is not None else None) from None
+    best = best_epoch(history)
+    if best is not None and ranks.main:
+        where = f" ({out / BEST_NAME})" if out is not None else ""
+        log(f"best validation bpd {best.valid_bpd:.4f} at epoch {best.epoch}{where}: "
+            f"test bpd {best.test_bpd:.4f}")
     if out is not None and ranks.main and config.samples > 0:
         try:
             _write_samples(out / "samples.png", circuit, config.samples, seed)
@@ -513,6 +559,19 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
             raise TrainingError(f"cannot write {out / 'samples.png'}: {exc.strerror or exc}; "
                                 f"the run's checkpoint and metrics are written") from None
     return TrainResult(circuit, history)
+
+
+def _patience_ran_out(history: list[EpochMetrics], patience: int | None) -> bool:
+    best = best_epoch(history)
+    return patience is not None and best is not None and history[-1].epoch - best.epoch >= patience
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file atomically (for best.pt), streaming rather than reading it whole."""
+    import shutil
+
+    with open(source, "rb") as handle:
+        atomic_write(target, lambda out: shutil.copyfileobj(handle, out, 2**22))
 
 
 def _epochs(count: int) -> str:

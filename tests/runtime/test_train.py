@@ -311,3 +311,65 @@ def test_the_uniform_warning_comes_once_a_run(source, data):
     train(source, replace(CONFIG, epochs=3, lr=20.0, samples=0), *data, log=_quiet,
           warn=warnings.append)
     assert len(warnings) == 1 and "after 1 epoch" in warnings[0]
+
+
+# Validation ---------------------------------------------------------------------------
+
+
+def test_held_out_images_are_disjoint_fixed_and_in_order():
+    from pcdsl.runtime.data import Split
+
+    numbered = torch.arange(100).view(100, 1, 1, 1).to(torch.uint8)  # image i holds i
+    whole = Split("synthetic", True, numbered, torch.arange(100))
+    rest, held = whole.held_out(20)
+    rest_ids, held_ids = rest.images.flatten().tolist(), held.images.flatten().tolist()
+    assert len(held_ids) == 20 and sorted(rest_ids + held_ids) == list(range(100))
+    assert rest_ids == sorted(rest_ids) and held_ids == sorted(held_ids)  # original order
+    assert rest.labels.tolist() == rest_ids  # labels travel with their images
+    assert whole.held_out(20)[1].images.flatten().tolist() == held_ids  # the same every run
+    assert held_ids != list(range(20))  # chosen at random, not the first ones
+    with pytest.raises(ValueError):
+        whole.held_out(100)
+
+
+def test_the_best_validation_epoch_is_kept_as_best_pt(tmp_path, source, spec, data):
+    lines: list[str] = []
+    result = train(source, replace(CONFIG, epochs=4, valid=24, samples=0, out=str(tmp_path)),
+                   *data, spec=spec, log=lines.append)
+    valid = [m.valid_bpd for m in result.history]
+    assert all(v is not None for v in valid)
+    best = result.best
+    assert best is not None and best.valid_bpd == min(valid)
+    _, checkpoint = load_checkpoint(tmp_path / "best.pt")
+    assert checkpoint["epoch"] == best.epoch
+    circuit, _ = load_checkpoint(tmp_path / "best.pt")
+    assert evaluate(circuit, data[1], 64)[1] == pytest.approx(best.test_bpd, rel=1e-6)
+    assert any(f"best validation bpd {best.valid_bpd:.4f} at epoch {best.epoch}" in line
+               for line in lines)
+    recorded = [json.loads(x)["valid_bpd"]
+                for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert recorded == pytest.approx(valid)
+
+
+def test_patience_stops_when_validation_stops_improving(source, data, monkeypatch):
+    import pcdsl.runtime.train as training
+
+    scripted = iter([5.0, 4.0, 4.5, 4.2, 3.0, 2.0])  # best at epoch 2, then two worse
+    real = training.evaluate
+
+    def evaluate_with_scripted_validation(circuit, split, *args, **kwargs):
+        avg, bpd, accuracy = real(circuit, split, *args, **kwargs)
+        return (avg, next(scripted), accuracy) if len(split) == 24 else (avg, bpd, accuracy)
+
+    monkeypatch.setattr(training, "evaluate", evaluate_with_scripted_validation)
+    lines: list[str] = []
+    result = train(source, replace(CONFIG, epochs=6, valid=24, patience=2, samples=0), *data,
+                   log=lines.append)
+    assert [m.epoch for m in result.history] == [1, 2, 3, 4]
+    assert result.best.epoch == 2
+    assert any("stopping early" in line and "since epoch 2" in line for line in lines)
+
+
+def test_validation_options_are_checked():
+    with pytest.raises(ValueError, match="patience"):
+        replace(CONFIG, patience=2)
