@@ -22,7 +22,7 @@ from pcdsl.ir.lower import lower_model
 from pcdsl.passes.fold import FoldedCircuit, fold_layers
 from pcdsl.passes.lint import lint_model
 from pcdsl.passes.structure import StructureReport, analyze_structure
-from pcdsl.syntax.check import check_file
+from pcdsl.syntax.check import check_algebra, check_file
 from pcdsl.syntax.parser import parse_source
 from pcdsl.syntax.typed import ModelSpec
 
@@ -79,6 +79,7 @@ def compile_source(source: str, path: str, *, fold: bool = True,
     try:
         ast_file = parse_source(source, path)
         specs, found = check_file(ast_file)
+        algebra = check_algebra(ast_file)
     except RecursionError:
         # The parser's tree transformer and the checker recurse on nesting; a spec deeper
         # than Python's stack gets a diagnostic rather than an internal error.
@@ -103,6 +104,15 @@ def compile_source(source: str, path: str, *, fold: bool = True,
             continue
         folded = fold_layers(circuit) if fold else None
         models.append(CompiledModel(spec, circuit, report, folded))  # type: ignore[arg-type]
+    compiled = {m.spec.name: m for m in models}
+    for made in algebra:  # square(base): the base is lowered above (or failed, reported there)
+        base = compiled.get(made.operands[0])
+        if base is None:
+            continue
+        try:
+            models.append(square_model(base, made.name, made.operation_span))
+        except CompileError as exc:
+            errors.extend(exc.diagnostics)
     if errors:
         raise CompileError(errors + warnings)
     # surrogatepass: text from an editor (the language server) may hold a lone surrogate,

@@ -109,7 +109,9 @@ def describe(compiled, model) -> dict:
         "dense_weights": model.spec.sum_weights("dense").source(),
         "mixing_weights": model.spec.sum_weights("mixing").source(),
         "domain": circuit.domain,
-        "is_normalised": circuit.is_normalised,
+        # A squared model is normalised by its Z, whatever the base's weights.
+        "is_normalised": circuit.is_normalised or model.algebra is not None,
+        "algebra": _algebra_facts(model),
         "region_graph_sha256": circuit.region_graph.source_sha256,
         "num_variables": circuit.num_variables,
         "num_values": circuit.num_values,
@@ -136,6 +138,23 @@ def describe(compiled, model) -> dict:
     }
 
 
+def _algebra_facts(model) -> dict | None:
+    """How a model made by an operation (``square(base)``) is made, and the size of the pass
+    that normalises it; None for a model declared with a body."""
+    if model.algebra is None:
+        return None
+    from pcdsl.codegen.squared import fold_gram_plan
+
+    plan = model.algebra.plan
+    return {
+        "operation": model.algebra.operation,
+        "operands": list(model.algebra.operands),
+        "num_gram_nodes": len(plan.nodes),
+        "num_gram_steps": len(fold_gram_plan(plan, model.folded)) if model.folded else None,
+        "largest_gram": [max(n.rows for n in plan.nodes), max(n.columns for n in plan.nodes)],
+    }
+
+
 def _run_info(args: argparse.Namespace) -> int:
     from pcdsl.driver import compile_file
 
@@ -150,6 +169,10 @@ def _run_info(args: argparse.Namespace) -> int:
         return EXIT_OK
     yes_no = {True: "yes", False: "no"}
     print(f"model {facts['model']} ({facts['file']})")
+    algebra = facts["algebra"]
+    if algebra is not None:
+        print(f"  {'algebra:':<16}{algebra['operation']}({', '.join(algebra['operands'])}), Z from "
+              f"{algebra['num_gram_nodes']:,} Gram matrices in {algebra['num_gram_steps']} steps")
     for key in ("data", "region_graph", "inputs", "layers", "dense_weights", "mixing_weights"):
         print(f"  {key + ':':<16}{facts[key]}")
     print(f"  {'variables:':<16}{facts['num_variables']} with {facts['num_values']} values")

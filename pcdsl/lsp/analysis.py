@@ -83,6 +83,13 @@ def occurrences(tree: ast.SpecFile) -> Iterator[Occurrence]:
             yield Occurrence(item.name, "const")
             yield from _in_expression(item.value, None)
             continue
+        if isinstance(item, ast.AlgebraDecl):  # model NAME = operation(MODEL, ...)
+            yield Occurrence(item.name, "model")
+            yield Occurrence(item.value.function, "operation", call=item.value)
+            for argument in item.value.arguments:
+                if isinstance(argument.value, ast.Name):
+                    yield Occurrence(argument.value.identifier, "model_ref")
+            continue
         yield Occurrence(item.name, "model", item)
         for member in item.items:
             if isinstance(member, ast.ConstDecl):
@@ -152,8 +159,10 @@ def hover(analysis: Analysis, point: Point) -> tuple[str, Span | None] | None:
 
 def _hover_occurrence(analysis: Analysis, found: Occurrence) -> str | None:
     name = found.identifier.name
-    if found.role == "model":
+    if found.role in ("model", "model_ref"):
         return model_markdown(analysis, name)
+    if found.role == "operation":
+        return docs.OPERATIONS.get(name)
     if found.role == "option" and found.call is not None:
         kind = schema.kind_named(found.call.function.name)
         option = kind.option(name) if kind is not None else None
@@ -202,8 +211,15 @@ def model_markdown(analysis: Analysis, name: str) -> str:
         return header
     circuit, report = model.circuit, model.report
     yes_no = {True: "yes", False: "no"}
-    return "\n".join([
-        header, "",
+    lines = [header, ""]
+    if model.algebra is not None:
+        operands = ", ".join(model.algebra.operands)
+        lines += [f"- {model.algebra.operation}({operands}): p(x) = {operands}(x)^2 / Z, "
+                  "normalised exactly",
+                  f"- Z: {len(model.algebra.plan.nodes):,} Gram matrices, the largest "
+                  f"{max(n.rows for n in model.algebra.plan.nodes)} x "
+                  f"{max(n.columns for n in model.algebra.plan.nodes)}"]
+    return "\n".join(lines + [
         f"- parameters: {circuit.num_parameters:,}",
         f"- variables: {circuit.num_variables:,} with {circuit.num_values} values",
         f"- layers: {len(circuit.layers):,}",
@@ -252,6 +268,8 @@ def definition(analysis: Analysis, point: Point) -> Span | None:
         if found.role in ("region", "region_ref") and found.structure is not None:
             region = _declared_region(found)
             return region.name.span if region is not None else None
+        if found.role == "model_ref":
+            return next((d.name.span for d in analysis.tree.models if d.name.name == name), None)
         return None
     # The text does not parse: find a declaration of that name lexically.
     lines = split_lines(analysis.text)

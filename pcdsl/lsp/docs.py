@@ -17,6 +17,12 @@ KEYWORD_DOCS = {
     "region": "`region NAME = a * b | c * d`: a sum over partitions (`|`), each a product "
               "(`*`) of two or more regions or variables `x[i]`.",
 }
+OPERATIONS = {  # the circuit algebra (syntax/typed.py OPERATIONS), docs/algebra.md
+    "square": "**square**: operation\n\n`model NAME = square(MODEL)`: the squared circuit "
+              "p(x) = c(x)^2 / Z of a model `c` of this file, whose weights may be negative "
+              "(`weights = none(...)`); Z is computed exactly. Needs a structured-decomposable "
+              "`MODEL` (`quad_tree`, not `quad_graph`).",
+}
 VARIABLE_DOC = ("`x[i]`: variable `i` of the data (0-based; images are flattened in channel, "
                 "row, column order).")
 

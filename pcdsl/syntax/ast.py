@@ -137,14 +137,28 @@ class ModelDecl:
 
 
 @dataclass(frozen=True)
+class AlgebraDecl:
+    """``model NAME = operation(operand, ...)``: a model made from other models of the file
+    (``square(base)``)."""
+
+    name: Identifier
+    value: Call
+    span: Span
+
+
+@dataclass(frozen=True)
 class SpecFile:
     path: str
-    items: tuple[ConstDecl | ModelDecl, ...]
+    items: tuple[ConstDecl | ModelDecl | AlgebraDecl, ...]
     span: Span
 
     @property
     def models(self) -> tuple[ModelDecl, ...]:
         return tuple(item for item in self.items if isinstance(item, ModelDecl))
+
+    @property
+    def algebra(self) -> tuple[AlgebraDecl, ...]:
+        return tuple(item for item in self.items if isinstance(item, AlgebraDecl))
 
     @property
     def constants(self) -> tuple[ConstDecl, ...]:

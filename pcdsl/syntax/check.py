@@ -25,6 +25,8 @@ from pcdsl.syntax.schema import (
     setting_named,
 )
 from pcdsl.syntax.typed import (
+    OPERATIONS,
+    AlgebraSpec,
     KindValue,
     ModelSpec,
     OperandSpec,
@@ -149,6 +151,7 @@ class _Abort(Exception):
 class Checker:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.squared: set[str] = set()  # models squared by the file: signed weights are the point
 
     def fail(self, diagnostic: Diagnostic) -> _Abort:
         self.diagnostics.append(diagnostic)
@@ -493,7 +496,8 @@ class Checker:
             return None
         for key in ("weights", "dense_weights", "mixing_weights"):
             value = values[key]
-            if isinstance(value, KindValue) and value.kind == "none":
+            if (isinstance(value, KindValue) and value.kind == "none"
+                    and decl.name.name not in self.squared):
                 self.warn_signed(value, key, value.span or decl.name.span)
         if layers.kind in ("cp_t", "tucker") and inputs.kind == "binomial":
             self.diagnostics.append(warning(
@@ -770,12 +774,63 @@ def _hyphenated_name(expr: ast.Expr) -> str | None:
     return None
 
 
+def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
+    """Check every ``model NAME = operation(...)`` of a parsed file: a known operation, its
+    number of operands, each the name of a model of the file declared with a body, and a
+    name no other model has. Raises ``CompileError`` with every error found."""
+    bodies = {decl.name.name: decl.name.span for decl in spec.models}
+    made = {decl.name.name: decl for decl in spec.algebra}
+    found: list[Diagnostic] = []
+    seen: dict[str, Span] = dict(bodies)
+    checked: list[AlgebraSpec] = []
+    for decl in spec.algebra:
+        name, call = decl.name.name, decl.value
+        if name in seen:
+            found.append(E.duplicate("model", name, decl.name.span, seen[name]))
+            continue
+        seen[name] = decl.name.span
+        operation = call.function.name
+        if operation not in OPERATIONS:
+            found.append(E.unknown_name("operation", operation, call.function.span, OPERATIONS))
+            continue
+        operands: list[str] = []
+        for argument in call.arguments:
+            value = argument.value
+            if argument.name is not None:
+                found.append(error("syntax", f"'{operation}' takes models, not named options",
+                                   argument.span, f"write '{operation}(MODEL)'"))
+            elif not isinstance(value, ast.Name):
+                found.append(E.wrong_type("the name of a model", "an expression", value.span,
+                                          f"write '{operation}(MODEL)'"))
+            elif value.identifier.name in made and value.identifier.name not in bodies:
+                found.append(error("unsupported", f"'{operation}' of '{value.identifier.name}', "
+                                   "which is itself made by an operation, is not supported",
+                                   value.span, "apply it to a model declared with a body"))
+            elif value.identifier.name not in bodies:
+                found.append(E.unknown_name("model", value.identifier.name, value.span, bodies))
+            else:
+                operands.append(value.identifier.name)
+        if len(call.arguments) != OPERATIONS[operation]:
+            count = OPERATIONS[operation]
+            found.append(error("arity", f"'{operation}' takes {count} model{'s' if count != 1 else ''}"
+                               f", found {len(call.arguments)}", call.span,
+                               f"write '{operation}(MODEL)'"))
+        elif len(operands) == OPERATIONS[operation]:
+            checked.append(AlgebraSpec(name, operation, tuple(operands), decl.span, call.span))
+    if found:
+        raise CompileError(found)
+    return checked
+
+
 def check_file(spec: ast.SpecFile) -> tuple[list[ModelSpec], list[Diagnostic]]:
     """Check every model of a parsed file.
 
     Returns the models and the warnings; raises ``CompileError`` with every error found.
     """
     checker = Checker()
+    checker.squared = {a.value.identifier.name for decl in spec.algebra
+                       if decl.value.function.name == "square" for a in decl.value.arguments[:1]
+                       if isinstance(a.value, ast.Name)}
     file_scope = _Scope()
     checker.define_constants(list(spec.constants), file_scope)
     models: list[ModelSpec] = []

@@ -527,7 +527,7 @@ class _Builder:
 
     @staticmethod
     def _key(item: Tree) -> str:
-        if item.data in ("const_decl", "region_decl"):
+        if item.data in ("const_decl", "region_decl", "algebra_decl"):
             return str(item.children[1])
         if item.data == "setting":
             return str(item.children[0])
@@ -542,6 +542,10 @@ class _Builder:
         if item.data == "setting":
             key, equals, value = children
             return (self.token(key, leading=False), self._assignment(None, equals, width - len(key)),
+                    self._value(value))
+        if item.data == "algebra_decl":  # model NAME = operation(MODEL)
+            keyword, name, equals, value = children
+            return (self.token(keyword, leading=False), Text(" "), self._assignment(name, equals, width),
                     self._value(value))
         if item.data == "model_decl":
             keyword, name, *rest = children

@@ -186,6 +186,11 @@ class _ToAst(Transformer):
         return ast.ModelDecl(self._ident(name), tuple(items), self._span(meta))
 
     @v_args(meta=True)
+    def algebra_decl(self, meta, children):
+        name, value = children
+        return ast.AlgebraDecl(self._ident(name), value, self._span(meta))
+
+    @v_args(meta=True)
     def setting(self, meta, children):
         key, value = children
         return ast.Setting(self._ident(key), value, self._span(meta))

@@ -99,6 +99,22 @@ class StructureSpec:
 
 
 @dataclass(frozen=True)
+class AlgebraSpec:
+    """A checked ``model NAME = operation(operand, ...)``: the operands are names of models
+    of the same file (declared with a body)."""
+
+    name: str
+    operation: str  # one of OPERATIONS
+    operands: tuple[str, ...]
+    span: Span  # the whole declaration
+    operation_span: Span  # the call, where a failed precondition is reported
+
+
+# The operations of the circuit algebra, with the number of models each takes.
+OPERATIONS = {"square": 1}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model ready for lowering."""
 
