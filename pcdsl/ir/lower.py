@@ -202,54 +202,71 @@ def _input_parameters(model: ModelSpec, units: int) -> tuple[LayerKind, Paramete
     return kind, Parameters(parameter(inputs["probs"], shape))
 
 
-class _Layers:
-    """The circuit's layers while lowering appends them: one row per layer (kind code,
-    units, variable, parameters, origin region, origin partition; -1 where none) and the
-    inputs of all layers end to end, as the columns of ``Circuit`` want them."""
+def _exclusive_cumsum(counts: np.ndarray) -> np.ndarray:
+    return np.cumsum(counts) - counts
 
-    def __init__(self, model: ModelSpec, input_parameters: Parameters) -> None:
-        self.rows: list[tuple[int, int, int, int, int, int]] = []
-        self.inputs: list[int] = []
-        self.offsets: list[int] = [0]
-        self.units: list[int] = []  # a copy of the units column, read while lowering
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[i] + 0, 1, ..., counts[i] - 1`` for every i, end to end."""
+    return np.repeat(starts - _exclusive_cumsum(counts), counts) + np.arange(counts.sum())
+
+
+class _Columns:
+    """The layers of a circuit, one block of equal role (the inputs of all leaves, the
+    first dense sum of every partition, ...) at a time: ``add`` writes the rows of a block
+    at the layer ids it is given, ``edge`` the input in slot ``slot`` of each of them."""
+
+    def __init__(self, model: ModelSpec, num_layers: int, input_parameters: Parameters) -> None:
+        self.kinds = np.full(num_layers, -1, np.int64)
+        self.units = np.zeros(num_layers, np.int64)
+        self.variables = np.full(num_layers, -1, np.int64)
+        self.parameter_ids = np.full(num_layers, -1, np.int64)
+        self.regions = np.zeros(num_layers, np.int64)
+        self.partitions = np.full(num_layers, -1, np.int64)
+        self._edges: list[tuple[np.ndarray, int | np.ndarray, np.ndarray]] = []
         self.parameters: dict[Parameters, int] = {input_parameters: 0}
-        self._weights: dict[tuple[LayerKind, tuple[int, ...]], int] = {}
         self._settings = {True: model.sum_weights("dense"), False: model.sum_weights("mixing")}
 
-    def add(self, kind: LayerKind, inputs: list[int], units: int, region: int, partition: int = -1,
-            parameters: int = -1, variable: int = -1) -> int:
-        """Append a layer and return its id; ``parameters`` from ``weights`` (or 0, the
-        inputs' parameters), ``variable`` for inputs."""
-        self.rows.append((_CODE[kind], units, variable, parameters, region, partition))
-        self.units.append(units)
-        self.inputs.extend(inputs)
-        self.offsets.append(len(self.inputs))
-        return len(self.units) - 1
+    def add(self, ids: np.ndarray, kind: LayerKind, units: int | np.ndarray, regions: np.ndarray,
+            partitions: int | np.ndarray = -1, parameter_ids: int | np.ndarray = -1) -> None:
+        self.kinds[ids] = LAYER_KINDS.index(kind)
+        self.units[ids] = units
+        self.regions[ids] = regions
+        self.partitions[ids] = partitions
+        self.parameter_ids[ids] = parameter_ids
 
-    def weights(self, kind: LayerKind, shape: tuple[int, ...]) -> int:
-        """The parameters of a sum of ``kind`` with weights of ``shape``."""
-        key = (kind, shape)
-        if key not in self._weights:
-            weights = Parameters(parameter(self._settings[kind is LayerKind.DENSE], shape))
-            self._weights[key] = self.parameters.setdefault(weights, len(self.parameters))
-        return self._weights[key]
+    def edge(self, ids: np.ndarray, slot: int | np.ndarray, inputs: np.ndarray) -> None:
+        self._edges.append((ids, slot, inputs))
+
+    def weights(self, kind: LayerKind, rows: int, columns: np.ndarray) -> np.ndarray:
+        """The parameters of sums of ``kind`` with ``rows`` x ``columns[i]`` weights."""
+        widths, which = np.unique(columns, return_inverse=True)
+        ids = []
+        for width in widths.tolist():
+            weights = Parameters(parameter(self._settings[kind is LayerKind.DENSE], (rows, width)))
+            ids.append(self.parameters.setdefault(weights, len(self.parameters)))
+        return np.array(ids, np.int64)[which.reshape(-1)]
 
     def circuit(self, model: ModelSpec, output: int, graph: RegionGraph) -> Circuit:
-        kinds, units, variables, parameter_ids, regions, partitions = np.array(
-            self.rows, np.int64).reshape(-1, 6).T
+        assert (self.kinds >= 0).all(), "a layer id left without a layer"
+        ids = np.concatenate([ids for ids, _, _ in self._edges])
+        slots = np.concatenate([np.broadcast_to(slot, ids.shape) for ids, slot, _ in self._edges])
+        inputs = np.concatenate([inputs for _, _, inputs in self._edges])
+        order = np.lexsort((slots, ids))
+        counts = np.bincount(ids, minlength=len(self.kinds))
         return Circuit(
             name=model.name,
             num_variables=model.num_variables,
             num_values=model.num_values,
             image_shape=model.image_shape,
-            kinds=kinds.astype(np.int8),
-            units=units.copy(),
-            input_offsets=np.array(self.offsets, np.int64),
-            input_ids=np.array(self.inputs, np.int64),
-            variables=variables.copy(),
-            parameter_ids=parameter_ids.copy(),
-            origin_regions=regions.copy(),
-            origin_partitions=partitions.copy(),
+            kinds=self.kinds.astype(np.int8),
+            units=self.units,
+            input_offsets=np.concatenate([[0], np.cumsum(counts)]),
+            input_ids=inputs[order],
+            variables=self.variables,
+            parameter_ids=self.parameter_ids,
+            origin_regions=self.regions,
+            origin_partitions=self.partitions,
             parameters=tuple(self.parameters),
             output=output,
             region_graph=graph,
@@ -257,78 +274,142 @@ class _Layers:
         )
 
 
-_CODE = {kind: code for code, kind in enumerate(LAYER_KINDS)}
-
-
 def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> Circuit:
     """Build the circuit of a model: inputs per leaf, sum-product layers per partition.
-    ``files``: see ``build_region_graph``."""
+    ``files``: see ``build_region_graph``.
+
+    Region by region in topological order, lowering lays out a block of layers:
+
+    * a leaf: one input layer per variable, a Hadamard product of them if there are
+      several, and at the root a dense sum to the classes;
+    * a partition, with ``cp``: a dense sum per part, their Hadamard product, and at the
+      root a dense sum to the classes; with ``cp_t`` (``tucker``): the Hadamard (Kronecker)
+      product of the parts, then a dense sum;
+    * a region: the blocks of its partitions, then, with several, one sum over their
+      outputs (``mixing``: a mixing sum, or ``dense``: a stacked dense sum).
+
+    A region's output is the last layer of its block. Every block has a size fixed by
+    its region's arities, so each layer's id is known up front, and the layers are built
+    a kind of block at a time for all regions at once.
+    """
     graph = build_region_graph(model, files)
     input_units = int(model.inputs["units"])  # type: ignore[arg-type]
     sum_units = int(model.layers["units"])  # type: ignore[arg-type]
     num_classes = model.classes
     sum_product = model.layers.kind
     input_kind, input_parameters = _input_parameters(model, input_units)
-    layers = _Layers(model, input_parameters)
-    add, units_of, weights = layers.add, layers.units, layers.weights
-    dense, hadamard = LayerKind.DENSE, LayerKind.HADAMARD
 
-    region_layer: dict[int, int] = {}
-    for region in graph.regions:  # parts before wholes
-        r = region.id
-        is_root = r == graph.root
-        if region.is_leaf:
-            inputs = [add(input_kind, [], input_units, r, parameters=0, variable=v)
-                      for v in region.variables]
-            # A leaf over several variables (a pixel's channels) is fully factorised.
-            region_layer[r] = inputs[0] if len(inputs) == 1 else add(hadamard, inputs, input_units, r)
-            if is_root:
-                # A circuit that is a single leaf (a 1x1 image) still ends in a sum: a
-                # mixture of the input units, one per class.
-                region_layer[r] = add(dense, [region_layer[r]], num_classes, r,
-                                      parameters=weights(dense, (num_classes, input_units)))
-            continue
-        outputs = []
-        out_units = num_classes if is_root else sum_units
-        for p in region.partitions:
-            inputs = [region_layer[part] for part in graph.partitions[p].inputs]
-            if sum_product == "cp":
-                denses = [add(dense, [i], sum_units, r, p, weights(dense, (sum_units, units_of[i])))
-                          for i in inputs]
-                product = add(hadamard, denses, sum_units, r, p)
-                if is_root:
-                    # The output of a circuit is a sum: one more dense layer to the classes.
-                    product = add(dense, [product], num_classes, r, p,
-                                  weights(dense, (num_classes, sum_units)))
-                outputs.append(product)
-                continue
-            # cp_t and tucker: one product of the inputs, then one dense sum.
-            units = {units_of[i] for i in inputs}
-            if len(units) > 1:
-                raise CompileError([error(
-                    "units", f"'{sum_product}' needs inputs with equal unit counts, but "
-                    f"{region.describe()} splits into parts with "
-                    f"{' and '.join(str(u) for u in sorted(units))} units",
-                    model.layers.span or model.inputs.span or model.span,
-                    "give 'inputs' and 'layers' the same number of units")])
-            (k,) = units
-            if sum_product == "cp_t":
-                product = add(hadamard, inputs, k, r, p)
-            else:
-                product = add(LayerKind.KRONECKER, inputs, k ** len(inputs), r, p)
-            width = units_of[product]
-            outputs.append(add(dense, [product], out_units, r, p, weights(dense, (out_units, width))))
-        if len(outputs) == 1:
-            region_layer[r] = outputs[0]
-        elif model.mixing == "dense":
-            # One dense sum over the concatenated units of all partitions.
-            width = sum(units_of[o] for o in outputs)
-            region_layer[r] = add(LayerKind.STACKED, outputs, out_units, r,
-                                  parameters=weights(LayerKind.STACKED, (out_units, width)))
-        else:
-            region_layer[r] = add(LayerKind.MIXING, outputs, out_units, r,
-                                  parameters=weights(LayerKind.MIXING, (out_units, len(outputs))))
-    return layers.circuit(model, region_layer[graph.root], graph)
+    num_regions = len(graph.regions)
+    region_ids = np.arange(num_regions)
+    num_leaf_variables = np.array([len(r.variables) if r.is_leaf else 0 for r in graph.regions])
+    num_partitions = np.array([len(r.partitions) for r in graph.regions])
+    partition_region = np.array([p.region for p in graph.partitions], np.int64)
+    assert (np.diff(partition_region) >= 0).all(), "partitions are numbered region by region"
+    arity = np.array([len(p.inputs) for p in graph.partitions], np.int64)
+    parts = np.array([r for p in graph.partitions for r in p.inputs], np.int64)
+    part_partition = np.repeat(np.arange(len(arity)), arity)
+    part_slot = np.arange(len(parts)) - np.repeat(_exclusive_cumsum(arity), arity)
+    is_leaf = num_partitions == 0
+    is_root = region_ids == graph.root
+    partition_is_root = is_root[partition_region]
+
+    # Layers per partition and per region, hence where each block starts.
+    if sum_product == "cp":
+        block = arity + 1 + partition_is_root
+    else:
+        block = np.full(len(arity), 2)
+    per_region = np.bincount(partition_region, weights=block, minlength=num_regions).astype(np.int64)
+    per_region += np.where(is_leaf, num_leaf_variables + (num_leaf_variables > 1) + is_root,
+                           num_partitions > 1)
+    region_start = _exclusive_cumsum(per_region)
+    output = region_start + per_region - 1
+    output_units = np.where(is_root, num_classes, np.where(is_leaf, input_units, sum_units))
+    excl = _exclusive_cumsum(block)
+    first_partition = _exclusive_cumsum(num_partitions)
+    partition_start = region_start[partition_region] + excl - excl[first_partition[partition_region]]
+    layers = _Columns(model, int(per_region.sum()), input_parameters)
+    dense = LayerKind.DENSE
+
+    # Leaves: inputs, the product of several, the dense sum of a root leaf.
+    leaves = region_ids[is_leaf]
+    counts = num_leaf_variables[leaves]
+    inputs = _ranges(region_start[leaves], counts)
+    layers.add(inputs, input_kind, input_units, np.repeat(leaves, counts), parameter_ids=0)
+    layers.variables[inputs] = [v for r in leaves.tolist() for v in graph.regions[r].variables]
+    several = leaves[counts > 1]
+    products = region_start[several] + num_leaf_variables[several]
+    layers.add(products, LayerKind.HADAMARD, input_units, several)
+    for slot in range(int(num_leaf_variables.max(initial=0))):
+        has = num_leaf_variables[several] > slot
+        layers.edge(products[has], slot, region_start[several][has] + slot)
+    root_leaf = leaves[is_root[leaves]]
+    layers.add(output[root_leaf], dense, num_classes, root_leaf,
+               parameter_ids=layers.weights(dense, num_classes, np.full(len(root_leaf), input_units)))
+    layers.edge(output[root_leaf], 0, output[root_leaf] - 1)
+
+    # Partitions.
+    part_output = output[parts]
+    if sum_product == "cp":
+        denses = partition_start[part_partition] + part_slot
+        layers.add(denses, dense, sum_units, partition_region[part_partition], part_partition,
+                   layers.weights(dense, sum_units, output_units[parts]))
+        layers.edge(denses, 0, part_output)
+        products = partition_start + arity
+        layers.add(products, LayerKind.HADAMARD, sum_units, partition_region, np.arange(len(arity)))
+        layers.edge(products[part_partition], part_slot, denses)
+        root = np.flatnonzero(partition_is_root)
+        layers.add(products[root] + 1, dense, num_classes, partition_region[root], root,
+                   layers.weights(dense, num_classes, np.full(len(root), sum_units)))
+        layers.edge(products[root] + 1, 0, products[root])
+    else:
+        part_units = output_units[parts]
+        low = np.minimum.reduceat(part_units, _exclusive_cumsum(arity)) if len(parts) else part_units
+        high = np.maximum.reduceat(part_units, _exclusive_cumsum(arity)) if len(parts) else part_units
+        if (low != high).any():
+            p = int(np.flatnonzero(low != high)[0])
+            units = sorted(set(part_units[part_partition == p].tolist()))
+            raise CompileError([error(
+                "units", f"'{sum_product}' needs inputs with equal unit counts, but "
+                f"{graph.regions[int(partition_region[p])].describe()} splits into parts with "
+                f"{' and '.join(str(u) for u in units)} units",
+                model.layers.span or model.inputs.span or model.span,
+                "give 'inputs' and 'layers' the same number of units")])
+        products = partition_start
+        width = low if sum_product == "cp_t" else low ** arity
+        kind = LayerKind.HADAMARD if sum_product == "cp_t" else LayerKind.KRONECKER
+        layers.add(products, kind, width, partition_region, np.arange(len(arity)))
+        layers.edge(products[part_partition], part_slot, part_output)
+        out = output_units[partition_region]
+        layers.add(products + 1, dense, out, partition_region, np.arange(len(arity)),
+                   _weights_by_rows(layers, dense, out, width))
+        layers.edge(products + 1, 0, products)
+
+    # Regions of several partitions: one sum over the partitions' outputs.
+    mixed = region_ids[num_partitions > 1]
+    partition_output = partition_start + block - 1
+    mixed_partitions = np.flatnonzero(np.isin(partition_region, mixed))
+    sums = output[partition_region[mixed_partitions]]
+    slots = mixed_partitions - first_partition[partition_region[mixed_partitions]]
+    layers.edge(sums, slots, partition_output[mixed_partitions])
+    out = output_units[mixed]
+    if model.mixing == "dense":
+        layers.add(output[mixed], LayerKind.STACKED, out, mixed,
+                   parameter_ids=_weights_by_rows(layers, LayerKind.STACKED, out,
+                                                  num_partitions[mixed] * out))
+    else:
+        layers.add(output[mixed], LayerKind.MIXING, out, mixed,
+                   parameter_ids=_weights_by_rows(layers, LayerKind.MIXING, out, num_partitions[mixed]))
+    return layers.circuit(model, int(output[graph.root]), graph)
+
+
+def _weights_by_rows(layers: _Columns, kind: LayerKind, rows: np.ndarray,
+                     columns: np.ndarray) -> np.ndarray:
+    """``_Columns.weights`` for sums whose number of rows varies too (the root's)."""
+    ids = np.full(len(rows), -1, np.int64)
+    for count in np.unique(rows).tolist():
+        chosen = rows == count
+        ids[chosen] = layers.weights(kind, count, columns[chosen])
+    return ids
 
 
 def span_of_origin(circuit: Circuit, origin: Origin) -> Span | None:

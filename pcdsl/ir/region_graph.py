@@ -63,7 +63,8 @@ class RegionGraph:
 
 def union(parts: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
     """The sorted variables of the union of ``parts``."""
-    return tuple(sorted(set().union(*parts)))
+    first, *rest = parts
+    return tuple(sorted(set(first).union(*rest)))
 
 
 class RegionGraphBuilder:
@@ -89,7 +90,7 @@ class RegionGraphBuilder:
 
     def merge(self, inputs: list[int]) -> int:
         """A new region over the union of ``inputs``, split into exactly them."""
-        region = self._add(union(self._variables[r] for r in inputs))
+        region = self._add(union([self._variables[r] for r in inputs]))
         self.split(region, inputs)
         return region
 
