@@ -100,6 +100,15 @@ def test_every_kind_of_the_schema_is_highlighted():
                          "run editors/vscode/scripts/generate_grammar.py")
 
 
+def test_every_operation_of_the_algebra_is_highlighted():
+    from pcdsl.syntax.typed import OPERATIONS
+
+    missing = [o for o in OPERATIONS
+               if not highlighted_as(o, f"model m = {o}(base)", "support.function")]
+    assert not missing, (f"operations of pcdsl/syntax/typed.py missing from the TextMate grammar: "
+                         f"{missing}; run editors/vscode/scripts/generate_grammar.py")
+
+
 def test_every_setting_of_the_schema_is_highlighted():
     missing = [s for s in SETTINGS if not highlighted_as(s, f"  {s} = 1", "support.type.property-name")]
     assert not missing, (f"settings of pcdsl/syntax/schema.py missing from the TextMate grammar: {missing}; "

@@ -1,6 +1,6 @@
 """Write ``syntaxes/pc.tmLanguage.json``, the TextMate grammar of ``.pc`` files, from the
-compiler's own lists: the keywords of the parser and the kinds, settings and named
-choices of ``pcdsl/syntax/schema.py``. Run it after adding a kind or a setting:
+compiler's own lists: the keywords of the parser, the kinds, settings and named
+choices of ``pcdsl/syntax/schema.py`` and the operations of the circuit algebra. Run it after adding a kind or a setting:
 
     .venv/bin/python editors/vscode/scripts/generate_grammar.py
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pcdsl.syntax import schema
 from pcdsl.syntax.parser import KEYWORDS
+from pcdsl.syntax.typed import OPERATIONS
 
 OUTPUT = Path(__file__).resolve().parents[1] / "syntaxes" / "pc.tmLanguage.json"
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -28,7 +29,7 @@ def words(names: list[str]) -> str:
 
 
 def grammar() -> dict:
-    kinds = [k.name for k in schema.KINDS]
+    kinds = [k.name for k in schema.KINDS] + list(OPERATIONS)  # square(base) reads like a kind
     settings = [s.key for s in schema.SETTINGS]
     choices = [str(c) for s in schema.SETTINGS for c in (s.choices or ())]
     choices += [str(c) for k in schema.KINDS for o in k.options if o.type == "name"
