@@ -1,6 +1,7 @@
 """Write ``syntaxes/pc.tmLanguage.json``, the TextMate grammar of ``.pc`` files, from the
 compiler's own lists: the keywords of the parser, the kinds, settings and named
-choices of ``pcdsl/syntax/schema.py`` and the operations of the circuit algebra. Run it after adding a kind or a setting:
+choices of ``pcdsl/syntax/schema.py`` and the operations of the circuit algebra. Run it
+after adding a kind, a setting or an operation:
 
     .venv/bin/python editors/vscode/scripts/generate_grammar.py
 
