@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from pcdsl.diagnostics import CompileError
 from pcdsl.driver import compile_source
 from pcdsl.ir.circuit import LayerKind
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
@@ -163,3 +166,24 @@ def test_input_kinds_and_parameterisations_in_the_ir():
     weight = next(layer.weight for layer in logits.layers if layer.kind.is_input)
     assert weight.log_space and not weight.is_normalised and not weight.is_signed
     assert lower("model m { data = image(height = 2, width = 2) }").is_normalised
+
+
+def test_cp_t_refuses_parts_with_different_unit_counts_at_the_first_such_region():
+    source = """model m {
+  data = variables(count = 3, values = 2)
+  structure {
+    region ab = x[0] * x[1]
+    region root = ab * x[2]
+  }
+  inputs = categorical(units = 4)
+  layers = cp_t(units = 8)
+}
+"""
+    with pytest.raises(CompileError) as caught:
+        compile_source(source, "spec.pc")
+    (d,) = caught.value.diagnostics
+    assert d.code == "units" and "region 'root' splits into parts with 4 and 8 units" in d.message
+    assert d.span.line == 8  # the layers setting
+    # Equal units: the same structure lowers, one product and one dense sum per partition.
+    circuit = compile_source(source.replace("units = 4", "units = 8"), "spec.pc").models[0].circuit
+    assert circuit.kind_counts() == {LayerKind.CATEGORICAL: 3, LayerKind.HADAMARD: 2, LayerKind.DENSE: 2}
