@@ -152,6 +152,9 @@ def _plan(circuit: Circuit) -> GramPlan:
 def _expand(circuit: Circuit, a: Layer, b: Layer
             ) -> tuple[GramKind, list[tuple[int, int]], tuple[int, int]]:
     """The kind of G[a, b] and the pairs it reads (with the sums' arities)."""
+    if _scope(circuit, a.id) != _scope(circuit, b.id):  # a sum over different scopes
+        raise _Incompatible(a, f"a sum adds {describe_scope(_scope(circuit, a.id))} and "
+                            f"{describe_scope(_scope(circuit, b.id))}: the circuit is not smooth")
     if a.kind.is_sum or b.kind.is_sum:
         left = a.inputs if a.kind.is_sum else (a.id,)
         right = b.inputs if b.kind.is_sum else (b.id,)
