@@ -3,7 +3,8 @@
 For each image size and region graph (quad-graph, quad-tree-4, Poon-Domingos), with
 categorical inputs and CP layers of ``--units`` units, it measures
 
-* compile wall: the command ``pcc SPEC -o FILE``, interpreter start-up included;
+* compile wall: the command ``pcc SPEC -o FILE``, interpreter start-up included, and its
+  CPU time (user + system), which other processes on the machine disturb less;
 * compiler peak RSS: that process's maximum resident set (``wait4``);
 * generated lines: of the module ``pcc`` wrote;
 * import: a fresh process importing the module (after ``import torch``, timed apart);
@@ -64,8 +65,8 @@ def pcc_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "pcdsl"]
 
 
-def compile_once(command: list[str], timeout: float) -> tuple[float, int, int, str]:
-    """Run ``command`` and report (wall seconds, peak RSS bytes, exit status, stderr)."""
+def compile_once(command: list[str], timeout: float) -> tuple[float, float, int, int, str]:
+    """Run ``command``: (wall seconds, CPU seconds, peak RSS bytes, exit status, stderr)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
@@ -82,7 +83,8 @@ def compile_once(command: list[str], timeout: float) -> tuple[float, int, int, s
         wall = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
         errors.seek(0)
-        return wall, usage.ru_maxrss * 1024, process.returncode, errors.read()
+        cpu = usage.ru_utime + usage.ru_stime
+        return wall, cpu, usage.ru_maxrss * 1024, process.returncode, errors.read()
 
 
 def worker(module_path: str, init_limit: int) -> dict:
@@ -116,12 +118,12 @@ def measure(graph: str, size: str, units: int, folder: Path, args: argparse.Name
     module = folder / f"{name}.py"
     spec.write_text(spec_text(name, GRAPHS[graph], shape, units))
     row: dict = {"graph": graph, "image": "x".join(map(str, shape))}
-    wall, rss, status, errors = compile_once([*pcc_command(), str(spec), "-o", str(module)],
+    wall, cpu, rss, status, errors = compile_once([*pcc_command(), str(spec), "-o", str(module)],
                                              args.timeout)
     if status != 0:
         row["error"] = errors.strip().splitlines()[-1] if errors.strip() else f"pcc exit {status}"
         return row
-    row.update(compile_s=wall, compile_rss=rss, lines=module.read_text().count("\n"))
+    row.update(compile_s=wall, compile_cpu_s=cpu, compile_rss=rss, lines=module.read_text().count("\n"))
     payload = [sys.executable, __file__, "--worker", str(module), str(args.init_limit)]
     loaded = subprocess.run(payload, capture_output=True, text=True, timeout=args.timeout)
     if loaded.returncode != 0:
@@ -132,17 +134,17 @@ def measure(graph: str, size: str, units: int, folder: Path, args: argparse.Name
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| region graph | image | `pcc` wall | pcc peak RSS | generated lines | import | "
+    lines = ["| region graph | image | `pcc` wall | pcc CPU | pcc peak RSS | generated lines | import | "
              "init | parameters |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         if "parameters" not in row:
-            lines.append(f"| {row['graph']} | {row['image']} | {row.get('error', '?')} | | | | | |")
+            lines.append(f"| {row['graph']} | {row['image']} | {row.get('error', '?')} | | | | | | |")
             continue
         init = f"{row['init_s']:.2f} s" if row.get("init_s") is not None else "not run"
         imported = f"{row['import_s']:.2f} s" if "import_s" in row else row.get("error", "?")
         lines.append(
-            f"| {row['graph']} | {row['image']} | {row['compile_s']:.2f} s | "
+            f"| {row['graph']} | {row['image']} | {row['compile_s']:.2f} s | {row['compile_cpu_s']:.2f} s | "
             f"{row['compile_rss'] / 2**20:,.0f} MB | {row['lines']:,} | {imported} | {init} | "
             f"{row['parameters'] / 1e6:,.1f}M |")
     return "\n".join(lines)

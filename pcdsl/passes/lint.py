@@ -118,6 +118,8 @@ def redundant_partitions(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic,
     graph = circuit.region_graph
     found = []
     for region in graph.regions:
+        if len(region.partitions) < 2:
+            continue
         seen: dict[tuple[int, ...], Span | None] = {}
         for p in region.partitions:
             partition = graph.partitions[p]
