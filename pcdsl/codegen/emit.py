@@ -516,6 +516,8 @@ def _init_call(weight: Weight, shape: tuple[int, ...]) -> str:
         return f"_normal({_shape(shape)}, {args['mean']!r}, {args['std']!r}, generator)"
     if weight.init.kind == "uniform":
         return f"_uniform({_shape(shape)}, {args['a']!r}, {args['b']!r}, generator)"
+    if weight.init.kind == "spaced":
+        return f"_spaced({_shape(shape)}, {args['a']!r}, {args['b']!r})"
     if weight.init.kind == "dirichlet":
         return f"_dirichlet({_shape(shape)}, {args['alpha']!r}, generator)"
     raise AssertionError(f"no initialiser {weight.init.kind}")

@@ -220,11 +220,27 @@ KINDS: tuple[Kind, ...] = (
         Option("a", "float", 0.0, "lower end"),
         Option("b", "float", 1.0, "upper end (greater than a)"),
     ), "Independent uniform draws from [a, b)."),
+    Kind("spaced", "initializer", (
+        Option("a", "float", -5.0, "lower end"),
+        Option("b", "float", 5.0, "upper end"),
+    ), "Values evenly spaced over [a, b) along the last axis, at the centres of equal cells "
+       "(a + (b - a)(k + 1/2)/K for k = 0 .. K-1), the same for every layer: the default "
+       "for binomial inputs, whose units then start at success probabilities spread from "
+       "near 0 to near 1."),
     Kind("dirichlet", "initializer", (
         Option("alpha", "float", 1.0, "concentration", minimum=0.0, minimum_exclusive=True),
     ), "Draws from a symmetric Dirichlet along the last axis (each sum's weights, or each "
        "unit's values, sum to 1)."),
 )
+
+# The initialiser of an input kind's default parameterisation, where it is not that of
+# 'weights': binomial units over many values are sharply peaked, so success logits drawn
+# around 0 (every unit near p = 0.5) would give most pixels a vanishing likelihood under
+# every unit (a black pixel of 256 values about -177 nats), which Adam's small steps take
+# epochs to undo; logits spaced over (-5, 5) give each pixel a unit near its value.
+INPUT_INITIALISERS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
+    "binomial": ("spaced", (("a", -5.0), ("b", 5.0))),
+}
 
 SETTINGS: tuple[SettingSchema, ...] = (
     SettingSchema("data", "kind", "data", REQUIRED, "the data modality the model is over"),
