@@ -9,19 +9,19 @@ from pcdsl.ir.region_graphs.poon_domingos import image_delta
 from pcdsl.syntax.typed import KindValue, ModelSpec
 
 # Lowering and the passes are linear or close to it in layers and in the total size of
-# the regions' scopes (each region keeps its variables), so a layer count, a variable
-# count and a count of scope entries bound the time and memory of a compile.
+# the regions' scopes (runs of variables, see scope.py), so a layer count and a
+# variable count bound the time and memory of a compile.
 MAX_VARIABLES = 1 << 18  # a 3 x 256 x 256 image is 196,608
 MAX_LAYERS = 1_000_000  # estimated from the settings, before anything is built
-# Region graphs over images hold a few times their variables per level; a chain (a
-# linear tree, a deep Chow-Liu tree) holds about n^2 / 2. 2^26 entries are about 0.5 GB.
+# A learned tree's regions are its subtrees, as many runs as variables in the worst case:
+# a deep tree (a chain holds about n^2 / 2) is refused when its file is read. 2^26 runs
+# are about 1 GB.
 MAX_SCOPE_ENTRIES = 1 << 26
 
 
 def size_errors(spec: ModelSpec) -> list[Diagnostic]:
     """A ``too-large`` error when the model would exceed ``MAX_VARIABLES`` or (by the
-    estimates of ``estimated_layers`` and ``estimated_scope_entries``) ``MAX_LAYERS`` or
-    ``MAX_SCOPE_ENTRIES``; checked before anything is built."""
+    estimate of ``estimated_layers``) ``MAX_LAYERS``; checked before anything is built."""
     variables = spec.num_variables
     if variables > MAX_VARIABLES:
         return [error(
@@ -35,14 +35,6 @@ def size_errors(spec: ModelSpec) -> list[Diagnostic]:
             "too-large", f"model '{spec.name}' would have about {layers:,} layers; pcc "
             f"builds models of at most {MAX_LAYERS:,}", where,
             "use fewer repetitions, a larger 'delta', or a smaller image")]
-    entries = estimated_scope_entries(spec)
-    if entries > MAX_SCOPE_ENTRIES:
-        where = spec.regions.span if spec.regions is not None and spec.regions.span else spec.span
-        return [error(
-            "too-large", f"the regions of model '{spec.name}' would hold about {entries:,} "
-            f"variables in all; pcc builds region graphs of at most {MAX_SCOPE_ENTRIES:,}",
-            where, "a chain over many variables grows with their square: use fewer "
-            "repetitions or variables, or an image region graph")]
     return []
 
 
@@ -67,17 +59,6 @@ def estimated_layers(spec: ModelSpec) -> int:
         partitions = _cuts(rows) * _intervals(columns) + _cuts(columns) * _intervals(rows)
         return variables + rectangles + 3 * partitions
     return variables
-
-
-def estimated_scope_entries(spec: ModelSpec) -> int:
-    """About how many variables the regions of a linear tree hold together (a region
-    per suffix of the variables, per repetition); 0 for the other region graphs, which
-    the layer count bounds (a Chow-Liu tree is checked once its file is read)."""
-    regions = spec.regions
-    if spec.structure is not None or regions is None or regions.kind != "linear_tree":
-        return 0
-    variables = spec.num_variables
-    return _int_option(regions, "repetitions", 1) * variables * (variables + 1) // 2
 
 
 def _intervals(segments: int) -> int:

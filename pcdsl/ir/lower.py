@@ -18,13 +18,13 @@ import numpy as np
 from pcdsl.diagnostics import CompileError, Span, error, visible
 from pcdsl.ir.budget import MAX_SCOPE_ENTRIES
 from pcdsl.ir.circuit import LAYER_KINDS, Circuit, Initializer, LayerKind, Origin, Parameters, Weight
-from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder, union
+from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
 from pcdsl.ir.region_graphs.chow_liu import chow_liu_region_graph, scope_entries, tree_from_json
 from pcdsl.ir.region_graphs.linear_tree import linear_tree
 from pcdsl.ir.region_graphs.poon_domingos import image_delta, poon_domingos
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
 from pcdsl.ir.region_graphs.random_binary_tree import random_binary_tree
-from pcdsl.ir.scope import describe_scope, scope_of
+from pcdsl.ir.scope import describe_scope, scope_of, union_runs
 from pcdsl.syntax.typed import KindValue, ModelSpec, StructureSpec
 
 
@@ -146,18 +146,17 @@ def structure_region_graph(structure: StructureSpec, num_variables: int) -> Regi
             parts = [ids[operand.region] if operand.region is not None else leaf(operand.variable)
                      for operand in partition.operands]
             parts_per_partition.append((parts, partition.span))
-        variables = union(builder.variables(part) for parts, _ in parts_per_partition
-                          for part in parts)
-        ids[region.name] = builder.region(variables, region.name, region.span)
+        runs = union_runs(builder.runs(part) for parts, _ in parts_per_partition for part in parts)
+        ids[region.name] = builder.region_of_runs(runs, region.name, region.span)
         for parts, span in parts_per_partition:
             builder.split(ids[region.name], parts, span)
     graph = builder.build(ids[structure.root])
     root = graph.regions[graph.root]
-    if len(root.variables) < num_variables:
+    if root.size < num_variables:
         missing = scope_of(sorted(set(range(num_variables)).difference(root.variables)))
         raise CompileError([error(
             "coverage",
-            f"root region '{structure.root}' leaves {num_variables - len(root.variables)} of "
+            f"root region '{structure.root}' leaves {num_variables - root.size} of "
             f"{num_variables} variables out: {describe_scope(missing)}",
             root.span, "every variable of the data must appear in the structure"
         )])
@@ -301,7 +300,7 @@ def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> C
 
     num_regions = len(graph.regions)
     region_ids = np.arange(num_regions)
-    num_leaf_variables = np.array([len(r.variables) if r.is_leaf else 0 for r in graph.regions])
+    num_leaf_variables = np.array([r.size if r.is_leaf else 0 for r in graph.regions])
     num_partitions = np.array([len(r.partitions) for r in graph.regions])
     partition_region = np.array([p.region for p in graph.partitions], np.int64)
     assert (np.diff(partition_region) >= 0).all(), "partitions are numbered region by region"

@@ -3,10 +3,10 @@
 A region graph is a bipartite DAG: each region is split by zero or more partitions,
 each partition into two or more smaller regions. Leaves are regions without partitions.
 
-A region keeps its variables as a sorted tuple rather than a bit set: a bit set costs
-as many bits as the data has variables whatever the region's size (a pixel of a
-3x256x256 image is 24 KiB), a tuple costs its own size, so a whole image graph costs
-about its depth times the number of variables.
+A region keeps its scope as runs of variables (``scope.py``) rather than a bit set: a
+bit set is as wide as the data whatever the region's size (a pixel of a 3x256x256 image
+is 24 KiB), runs cost what the region holds (a rectangle of an image, a few runs per
+row), so a whole image graph costs about its depth times its number of pixels.
 """
 
 from __future__ import annotations
@@ -16,21 +16,30 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pcdsl.diagnostics import Span
-from pcdsl.ir.scope import describe_scope, scope_of
+from pcdsl.ir.scope import Runs, describe_scope, runs_of, runs_scope, runs_size, runs_variables, union_runs
 
 
 @dataclass(frozen=True)
 class Region:
     id: int
-    variables: tuple[int, ...]  # sorted, distinct
+    runs: Runs  # the region's variables, see scope.py
     partitions: tuple[int, ...]  # ids of the partitions splitting this region
     name: str | None = None  # the spec's name, for hand-written structure
     span: Span | None = None
 
+    @property
+    def variables(self) -> tuple[int, ...]:
+        """The region's variables, in increasing order."""
+        return runs_variables(self.runs)
+
+    @property
+    def size(self) -> int:
+        return runs_size(self.runs)
+
     @cached_property
     def scope(self) -> int:
         """The variables as a bit set, for set algebra on a few regions."""
-        return scope_of(self.variables)
+        return runs_scope(self.runs)
 
     @property
     def is_leaf(self) -> bool:
@@ -61,57 +70,46 @@ class RegionGraph:
         return tuple(r for r in self.regions if r.is_leaf)
 
 
-def union(parts: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
-    """The sorted variables of the union of ``parts``."""
-    first, *rest = parts
-    return tuple(sorted(set(first).union(*rest)))
-
-
 class RegionGraphBuilder:
     """Mutable helper to assemble a region graph, then freeze it in topological order."""
 
     def __init__(self, num_variables: int) -> None:
         self.num_variables = num_variables
-        self._variables: list[tuple[int, ...]] = []
+        self._runs: list[Runs] = []
         self._names: list[str | None] = []
         self._spans: list[Span | None] = []
         self._partitions: list[tuple[int, tuple[int, ...], Span | None]] = []
 
     def region(self, variables: Iterable[int], name: str | None = None,
                span: Span | None = None) -> int:
-        variables = variables if isinstance(variables, range) else set(variables)
-        self._variables.append(tuple(sorted(variables)))
+        return self.region_of_runs(runs_of(variables), name, span)
+
+    def region_of_runs(self, runs: Runs, name: str | None = None, span: Span | None = None) -> int:
+        self._runs.append(runs)
         self._names.append(name)
         self._spans.append(span)
-        return len(self._variables) - 1
+        return len(self._runs) - 1
 
     def split(self, region: int, inputs: tuple[int, ...] | list[int], span: Span | None = None) -> None:
         self._partitions.append((region, tuple(inputs), span))
 
     def merge(self, inputs: list[int]) -> int:
         """A new region over the union of ``inputs``, split into exactly them."""
-        region = self._add(union([self._variables[r] for r in inputs]))
+        region = self.region_of_runs(union_runs([self._runs[r] for r in inputs]))
         self.split(region, inputs)
         return region
 
-    def _add(self, variables: tuple[int, ...]) -> int:
-        """A region over ``variables``, already sorted and distinct."""
-        self._variables.append(variables)
-        self._names.append(None)
-        self._spans.append(None)
-        return len(self._variables) - 1
-
-    def variables(self, region: int) -> tuple[int, ...]:
-        return self._variables[region]
+    def runs(self, region: int) -> Runs:
+        return self._runs[region]
 
     def build(self, root: int) -> RegionGraph:
-        splits: list[list[int]] = [[] for _ in self._variables]
+        splits: list[list[int]] = [[] for _ in self._runs]
         for index, (region, _, _) in enumerate(self._partitions):
             splits[region].append(index)
         children = [[c for p in ps for c in self._partitions[p][1]] for ps in splits]
         # Depth-first post-order from the root: parts before wholes, unreachable regions dropped.
         order: list[int] = []
-        seen = [False] * len(self._variables)
+        seen = [False] * len(self._runs)
         seen[root] = True
         stack = [(root, iter(children[root]))]
         while stack:
@@ -124,7 +122,7 @@ class RegionGraphBuilder:
             else:
                 stack.pop()
                 order.append(region)
-        new_id = [-1] * len(self._variables)
+        new_id = [-1] * len(self._runs)
         for new, old in enumerate(order):
             new_id[old] = new
         partitions: list[Partition] = []
@@ -135,6 +133,6 @@ class RegionGraphBuilder:
                 _, inputs, span = self._partitions[p]
                 ids.append(len(partitions))
                 partitions.append(Partition(len(partitions), new, tuple([new_id[i] for i in inputs]), span))
-            regions.append(Region(new, self._variables[old], tuple(ids), self._names[old],
+            regions.append(Region(new, self._runs[old], tuple(ids), self._names[old],
                                   self._spans[old]))
         return RegionGraph(self.num_variables, tuple(regions), tuple(partitions), new_id[root])

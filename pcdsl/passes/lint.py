@@ -51,7 +51,7 @@ def _units(value: KindValue) -> int | None:
 def uncovered_variables(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
     graph = circuit.region_graph
     root = graph.regions[graph.root]
-    count = circuit.num_variables - len(root.variables)
+    count = circuit.num_variables - root.size
     if not count:
         return ()
     missing = scope_of(sorted(set(range(circuit.num_variables)).difference(root.variables)))

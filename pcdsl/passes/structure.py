@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import chain
 
+import numpy as np
+
 from pcdsl.diagnostics import Diagnostic, Severity
 from pcdsl.ir.circuit import Circuit, Origin
 from pcdsl.ir.lower import span_of_origin
-from pcdsl.ir.region_graph import Partition, RegionGraph, union
-from pcdsl.ir.scope import describe_scope, scope_of
+from pcdsl.ir.region_graph import Partition, RegionGraph
+from pcdsl.ir.scope import Runs, describe_scope, runs_scope, runs_size, runs_variables, union_runs
 
 
 @dataclass(frozen=True)
@@ -50,35 +52,77 @@ class Scopes:
     """The variables of the layers lowering builds, worked out per region and partition
     rather than per layer: a region's output layer is over ``regions[r]``, the product of
     a partition over ``partitions[p]`` (the union of its parts' scopes, each part's dense
-    sum over its part's), and the inputs of a leaf over one variable each. Sorted tuples."""
+    sum over its part's), and the inputs of a leaf over one variable each. As runs."""
 
-    regions: list[tuple[int, ...]]
-    partitions: list[tuple[int, ...]]
+    regions: list[Runs]
+    partitions: list[Runs]
     disjoint: list[bool]  # whether a partition's parts are pairwise disjoint
 
 
 def layer_scopes(graph: RegionGraph) -> Scopes:
-    regions: list[tuple[int, ...]] = []
-    partitions: list[tuple[int, ...]] = [()] * len(graph.partitions)
+    exact = _exact_partitions(graph)
+    if exact is not None:  # every partition covers its region: the scopes are the regions'
+        region_runs = [region.runs for region in graph.regions]
+        return Scopes(region_runs, [region_runs[p.region] for p in graph.partitions], exact)
+    regions: list[Runs] = []
+    partitions: list[Runs] = [()] * len(graph.partitions)
     disjoint = [True] * len(graph.partitions)
     for region in graph.regions:  # parts before wholes
         if region.is_leaf:
-            regions.append(region.variables)
+            regions.append(region.runs)
             continue
         for p in region.partitions:
             parts = [regions[r] for r in graph.partitions[p].inputs]
-            merged = tuple(sorted(parts[0] + parts[1] if len(parts) == 2 else chain.from_iterable(parts)))
-            if merged == region.variables:  # the common case: share the region's tuple
-                partitions[p] = region.variables
-                continue
-            partitions[p] = union(parts)
-            disjoint[p] = len(partitions[p]) == len(merged)
+            merged = union_runs(parts)
+            # Disjoint parts hold as many variables together as their union.
+            disjoint[p] = runs_size(merged) == sum(runs_size(part) for part in parts)
+            partitions[p] = region.runs if merged == region.runs else merged  # share the common case
         first = partitions[region.partitions[0]]
         if all(partitions[p] == first for p in region.partitions):
             regions.append(first)
         else:
-            regions.append(union(partitions[p] for p in region.partitions))
+            regions.append(union_runs(partitions[p] for p in region.partitions))
     return Scopes(regions, partitions, disjoint)
+
+
+def _exact_partitions(graph: RegionGraph) -> list[bool] | None:
+    """Whether the union of every partition's parts is its region, worked out for all
+    partitions at once with numpy; then, by induction from the leaves, every layer is over
+    its region's variables, and each partition's disjointness is returned (parts that cover
+    their region are disjoint when their sizes add up to its size). None otherwise."""
+    if not graph.partitions:
+        return []
+    runs = [region.runs for region in graph.regions]
+    counts = np.array([len(r) // 2 for r in runs], np.int64)
+    flat = np.fromiter(chain.from_iterable(runs), np.int64, 2 * int(counts.sum())).reshape(-1, 2)
+    first_run = np.cumsum(counts) - counts
+    sizes = np.bincount(np.repeat(np.arange(len(runs)), counts), flat[:, 1] - flat[:, 0],
+                        minlength=len(runs)).astype(np.int64)
+    regions = np.array([p.region for p in graph.partitions], np.int64)
+    arity = np.array([len(p.inputs) for p in graph.partitions], np.int64)
+    parts = np.fromiter(chain.from_iterable(p.inputs for p in graph.partitions), np.int64, int(arity.sum()))
+    part_of = np.repeat(np.arange(len(arity)), arity)
+    # Every run of every part, shifted by its partition so that partitions never touch.
+    shift = (int(flat.max()) + 1) * np.repeat(part_of, counts[parts])
+    which = np.repeat(first_run[parts] - np.cumsum(counts[parts]) + counts[parts], counts[parts])
+    which += np.arange(len(which))
+    starts, stops = flat[which, 0] + shift, flat[which, 1] + shift
+    order = np.argsort(starts, kind="stable")
+    starts, reach = starts[order], np.maximum.accumulate(stops[order])
+    new_run = np.concatenate([[True], starts[1:] > reach[:-1]])
+    last = np.concatenate([np.flatnonzero(new_run)[1:] - 1, [len(starts) - 1]])
+    union_shift = shift[order][new_run]
+    union = np.stack([starts[new_run], reach[last]], axis=1) - union_shift[:, None]
+    # The union of partition p, run by run, against the runs of its region.
+    union_counts = np.bincount(shift[order][new_run] // (int(flat.max()) + 1), minlength=len(arity))
+    if not np.array_equal(union_counts, counts[regions]):
+        return None
+    expected = np.repeat(first_run[regions] - np.cumsum(counts[regions]) + counts[regions], counts[regions])
+    expected += np.arange(len(expected))
+    if not np.array_equal(union, flat[expected]):
+        return None
+    part_sizes = np.bincount(part_of, sizes[parts], minlength=len(arity))
+    return (part_sizes == sizes[regions]).tolist()
 
 
 def _where(graph: RegionGraph, origin: Origin) -> str:
@@ -99,11 +143,11 @@ def check_smooth(circuit: Circuit, severity: Severity = Severity.ERROR,
         partition_scopes = [scopes.partitions[p] for p in region.partitions]
         if all(s == partition_scopes[0] for s in partition_scopes):
             continue
-        distinct = [scope_of(s) for s in dict.fromkeys(partition_scopes)]
-        notes = tuple((f"this partition covers "
-                       f"{describe_scope(scope_of(union(graph.regions[r].variables for r in part.inputs)))}",
-                       part.span)
-                      for part in (graph.partitions[p] for p in region.partitions))
+        distinct = [runs_scope(s) for s in dict.fromkeys(partition_scopes)]
+        covers = [union_runs(graph.regions[r].runs for r in graph.partitions[p].inputs)
+                  for p in region.partitions]
+        notes = tuple((f"this partition covers {describe_scope(runs_scope(scope))}", graph.partitions[p].span)
+                      for p, scope in zip(region.partitions, covers))
         origin = Origin(region.id)
         found.append(Diagnostic(
             severity, "not-smooth",
@@ -121,7 +165,7 @@ def _shared(scopes: Scopes, partition: Partition) -> int:
     union_so_far = 0
     shared = 0
     for r in partition.inputs:
-        scope = scope_of(scopes.regions[r])
+        scope = runs_scope(scopes.regions[r])
         shared |= union_so_far & scope
         union_so_far |= scope
     return shared
@@ -156,14 +200,14 @@ def check_structured_decomposable(circuit: Circuit, severity: Severity = Severit
     found: list[Diagnostic] = []
     graph = circuit.region_graph
     scopes = scopes or layer_scopes(graph)
-    split_of: dict[tuple[int, ...], tuple[frozenset[tuple[int, ...]], int]] = {}
-    family: set[tuple[int, ...]] = set()
+    split_of: dict[Runs, tuple[frozenset[Runs], int]] = {}
+    family: set[Runs] = set()
 
     def products():  # (scope, parts, origin) of every decomposable product
         for region in graph.regions:
             if region.is_leaf:
-                if len(region.variables) > 1:
-                    yield region.variables, frozenset((v,) for v in region.variables), Origin(region.id)
+                if region.size > 1:
+                    yield region.runs, frozenset((v, v + 1) for v in region.variables), Origin(region.id)
                 continue
             for p in region.partitions:
                 inputs = graph.partitions[p].inputs
@@ -178,7 +222,7 @@ def check_structured_decomposable(circuit: Circuit, severity: Severity = Severit
             this, other = graph.regions[origin.region], graph.regions[first[1]]
             what = (f"{this.describe()} is split in two different ways" if this.id == other.id
                     else f"{this.describe()} and {other.describe()} split "
-                         f"{describe_scope(scope_of(scope))} in different ways")
+                         f"{describe_scope(runs_scope(scope))} in different ways")
             found.append(Diagnostic(
                 severity, "not-structured", what, span_of_origin(circuit, origin),
                 "structured decomposability needs one split per scope",
@@ -192,19 +236,20 @@ def check_structured_decomposable(circuit: Circuit, severity: Severity = Severit
     # Scopes of one size are taken in the order of their bit sets (the order of their
     # variables from the largest down), so the first overlap reported does not depend
     # on how scopes are stored.
-    owner: dict[int, tuple[int, ...]] = {}
-    for scope in sorted(family, key=lambda s: (len(s), s[::-1])):
+    variables = {scope: runs_variables(scope) for scope in family}
+    owner: dict[int, Runs] = {}
+    for scope in sorted(family, key=lambda s: (len(variables[s]), variables[s][::-1])):
         inside: set[int] = set()  # ids of earlier scopes found to lie inside this one
         members: set[int] | None = None
-        for variable in scope:
+        for variable in variables[scope]:
             earlier = owner.get(variable)
             if earlier is not None and id(earlier) not in inside:
-                members = set(scope) if members is None else members
-                if not members.issuperset(earlier):
+                members = set(variables[scope]) if members is None else members
+                if not members.issuperset(variables[earlier]):
                     found.append(Diagnostic(
                         severity, "not-structured",
-                        f"scopes {describe_scope(scope_of(earlier))} and "
-                        f"{describe_scope(scope_of(scope))} overlap without one containing "
+                        f"scopes {describe_scope(runs_scope(earlier))} and "
+                        f"{describe_scope(runs_scope(scope))} overlap without one containing "
                         "the other, so no single vtree fits every product",
                         None,
                     ))

@@ -1,5 +1,6 @@
-"""The size guard: image circuits up to 3x256x256 are built, chains whose regions would
-hold too many variables in all are refused at the setting that makes them."""
+"""The size guard: image circuits up to 3x256x256 are built, and so are long chains (a
+run per region); a learned tree so deep that its regions would hold too many variables
+is refused when its file is read."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from pcdsl.diagnostics import CompileError
 from pcdsl.driver import compile_source
-from pcdsl.ir.budget import MAX_SCOPE_ENTRIES, estimated_scope_entries, size_errors
+from pcdsl.ir.budget import size_errors
 from pcdsl.ir.region_graphs.chow_liu import ChowLiuTree, chow_liu_region_graph, scope_entries, tree_to_json
+from pcdsl.ir.region_graphs.linear_tree import linear_tree
 from pcdsl.syntax.check import check_file
 from pcdsl.syntax.parser import parse_source
 
@@ -26,19 +28,16 @@ def test_a_3x256x256_image_is_within_the_limits(regions):
     assert size_errors(spec) == []
 
 
-def test_a_long_chain_is_refused_at_its_regions_setting():
-    source = "model m {\n  data = image(height = 128, width = 128)\n  regions = linear_tree\n}\n"
-    # 16,384 variables: one region per suffix holds 16,384 * 16,385 / 2 variables in all.
-    assert estimated_scope_entries(spec_of(source)) == 16_384 * 16_385 // 2 > MAX_SCOPE_ENTRIES
-    (d,) = size_errors(spec_of(source))
-    assert d.code == "too-large" and (d.span.line, d.span.column) == (3, 13)
-    assert f"{MAX_SCOPE_ENTRIES:,}" in d.message
-    shorter = source.replace("128", "64")
-    assert size_errors(spec_of(shorter)) == []
+def test_a_long_chain_is_within_the_limits_one_run_per_region():
+    spec = spec_of("model m {\n  data = image(height = 128, width = 128)\n  regions = linear_tree\n}\n")
+    assert size_errors(spec) == []
+    graph = linear_tree(128 * 128)
+    assert all(len(region.runs) == 2 for region in graph.regions)  # one (start, stop) each
+    assert graph.regions[graph.root].runs == (0, 128 * 128)
 
 
 def _total(parents: list[int]) -> int:
-    return sum(len(r.variables) for r in chow_liu_region_graph(parents).regions)
+    return sum(r.size for r in chow_liu_region_graph(parents).regions)
 
 
 def test_chow_liu_scope_entries_bound_the_regions_closely():

@@ -11,6 +11,7 @@ import pytest
 
 from pcdsl.diagnostics import CompileError, Severity
 from pcdsl.driver import compile_file, compile_source
+from pcdsl.ir.scope import runs_of
 from pcdsl.passes.lint import (
     KRONECKER_WARNING,
     PARAMETER_WARNING,
@@ -57,7 +58,7 @@ def test_uncovered_variables():
     m = model("inputs = categorical(units = 2)", "layers = cp(units = 2)")
     graph = m.circuit.region_graph
     root = graph.regions[graph.root]
-    shrunk = dataclasses.replace(root, variables=tuple(v for v in root.variables if v not in (0, 2)))
+    shrunk = dataclasses.replace(root, runs=runs_of(v for v in root.variables if v not in (0, 2)))
     regions = tuple(shrunk if r.id == graph.root else r for r in graph.regions)
     circuit = dataclasses.replace(m.circuit, region_graph=dataclasses.replace(graph, regions=regions))
     (d,) = uncovered_variables(circuit, m.spec)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.scope import union_runs
 
 TREE_FORMAT = "pcdsl-chow-liu-tree"
 TREE_VERSION = 1
@@ -246,7 +247,8 @@ def chow_liu_region_graph(parents: Sequence[int]) -> RegionGraph:
         if not children[v]:
             region[v] = leaf[v]
             continue
-        region[v] = builder.region([v, *(u for c in children[v] for u in builder.variables(region[c]))])
+        region[v] = builder.region_of_runs(union_runs([(v, v + 1), *(builder.runs(region[c])
+                                                                       for c in children[v])]))
         builder.split(region[v], [leaf[u] if u == v else region[u]
                                   for u in sorted([v, *children[v]])])
     return builder.build(region[root])

@@ -44,10 +44,11 @@ def linear_tree(num_variables: int, repetitions: int = 1, ordering: Sequence[int
         for _ in range(repetitions):
             if random_state is not None:
                 random_state.shuffle(order)
+            natural = order == sorted(order)  # then every rest is one run
             region = root
             for i, variable in enumerate(order[:-1]):
                 leaf = builder.region((variable,))
-                remaining = builder.region(order[i + 1:])
+                remaining = builder.region(range(i + 1, num_variables) if natural else order[i + 1:])
                 builder.split(region, [leaf, remaining])
                 region = remaining
     return builder.build(root)

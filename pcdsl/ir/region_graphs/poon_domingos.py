@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.scope import Runs
 
 Delta = float | Sequence[float] | Sequence[Sequence[float]]
 Box = tuple[int, int, int, int]  # top, left, bottom, right: rows top..bottom-1, columns left..right-1
@@ -62,6 +63,21 @@ def cut_points(shape: tuple[int, int, int], delta: Delta) -> list[tuple[list[int
     return out
 
 
+def box_runs(shape: tuple[int, int, int], box: Box) -> Runs:
+    """The variables of a rectangle over all channels, as runs: one per channel and row,
+    one per channel when the rows are whole, one when the rectangle is the image."""
+    channels, height, width = shape
+    top, left, bottom, right = box
+    plane = height * width
+    if (left, right) != (0, width):
+        return tuple(v for c in range(channels) for h in range(top, bottom)
+                     for v in (c * plane + h * width + left, c * plane + h * width + right))
+    if (top, bottom) != (0, height):
+        return tuple(v for c in range(channels)
+                     for v in (c * plane + top * width, c * plane + bottom * width))
+    return (0, channels * plane)
+
+
 def poon_domingos(shape: tuple[int, int, int], delta: Delta,
                   max_depth: int | None = None) -> RegionGraph:
     """Rectangles cut at every multiple of ``delta`` inside them, breadth-first."""
@@ -76,11 +92,7 @@ def poon_domingos(shape: tuple[int, int, int], delta: Delta,
 
     def region(box: Box) -> int:
         if box not in regions:
-            top, left, bottom, right = box
-            regions[box] = builder.region(
-                v for c in range(channels) for h in range(top, bottom)
-                for v in range(c * height * width + h * width + left,
-                               c * height * width + h * width + right))
+            regions[box] = builder.region_of_runs(box_runs(shape, box))
         return regions[box]
 
     image: Box = (0, 0, height, width)
