@@ -3,15 +3,19 @@ diagnostics that point at the region or partition they are about."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pcdsl.diagnostics import CompileError
 from pcdsl.driver import compile_source
+from pcdsl.ir.circuit import LayerKind
+from pcdsl.ir.scope import runs_scope
 from pcdsl.passes.structure import (
     analyze_structure,
     check_decomposable,
     check_smooth,
     check_structured_decomposable,
+    layer_scopes,
 )
 
 
@@ -97,3 +101,22 @@ def test_structured_decomposability_needs_one_split_per_scope():
       structure { region ab = x[0] * x[1]  region root = ab * x[2] | ab * x[2] }
     }""")
     assert check_structured_decomposable(consistent) == ()
+
+
+@pytest.mark.parametrize("source", [NOT_SMOOTH, NOT_DECOMPOSABLE, """model m {
+  data = variables(count = 4, values = 2)
+  structure { region ab = x[0] * x[1]  region root = ab * x[2] * x[3] | x[0] * x[1] * x[2] * x[3] }
+}""", "model m { data = image(channels = 2, height = 5, width = 3) regions = poon_domingos(delta = 2) }",
+    "model m { data = image(channels = 3, height = 4, width = 6) }"])
+def test_partition_scopes_are_the_unions_of_their_layers(source):
+    """The checks work per partition and region; each partition's scope must be that of
+    its product layer, worked out from the layers themselves."""
+    circuit = circuit_of(source)
+    scopes = layer_scopes(circuit.region_graph)
+    products = circuit.kind_mask(LayerKind.HADAMARD, LayerKind.KRONECKER) & (circuit.origin_partitions >= 0)
+    for layer_id in np.flatnonzero(products).tolist():
+        p = int(circuit.origin_partitions[layer_id])
+        assert runs_scope(scopes.partitions[p]) == circuit.scope(layer_id)
+        parts = [circuit.scope(i) for i in circuit.layers[layer_id].inputs]
+        disjoint = sum(s.bit_count() for s in parts) == circuit.scope(layer_id).bit_count()
+        assert scopes.disjoint[p] == disjoint
