@@ -137,7 +137,7 @@ def structure_region_graph(structure: StructureSpec, num_variables: int) -> Regi
 
     def leaf(variable: int) -> int:
         if variable not in leaves:
-            leaves[variable] = builder.region((variable,))
+            leaves[variable] = builder.region_of_runs((variable, variable + 1))
         return leaves[variable]
 
     for region in structure.regions:  # parts before wholes

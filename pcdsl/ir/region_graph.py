@@ -11,12 +11,20 @@ row), so a whole image graph costs about its depth times its number of pixels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
 from pcdsl.diagnostics import Span
-from pcdsl.ir.scope import Runs, describe_scope, runs_of, runs_scope, runs_size, runs_variables, union_runs
+from pcdsl.ir.scope import (
+    Runs,
+    describe_scope,
+    runs_of,
+    runs_scope,
+    runs_size,
+    runs_variables,
+    union_runs,
+    variables_of,
+)
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,9 @@ class RegionGraphBuilder:
         self._spans: list[Span | None] = []
         self._partitions: list[tuple[int, tuple[int, ...], Span | None]] = []
 
-    def region(self, variables: Iterable[int], name: str | None = None,
-               span: Span | None = None) -> int:
-        return self.region_of_runs(runs_of(variables), name, span)
+    def region(self, scope: int, name: str | None = None, span: Span | None = None) -> int:
+        """A region over the variables of a bit set (for a few small regions)."""
+        return self.region_of_runs(runs_of(variables_of(scope)), name, span)
 
     def region_of_runs(self, runs: Runs, name: str | None = None, span: Span | None = None) -> int:
         self._runs.append(runs)

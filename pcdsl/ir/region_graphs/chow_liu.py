@@ -235,7 +235,7 @@ def chow_liu_region_graph(parents: Sequence[int]) -> RegionGraph:
         if p >= 0:
             children[p].append(v)
     builder = RegionGraphBuilder(size)
-    leaf = [builder.region((v,)) for v in range(size)]
+    leaf = [builder.region_of_runs((v, v + 1)) for v in range(size)]
     order: list[int] = []  # children before parents
     stack = [root]
     while stack:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.scope import runs_of
 
 
 def linear_tree(num_variables: int, repetitions: int = 1, ordering: Sequence[int] | None = None,
@@ -38,7 +39,7 @@ def linear_tree(num_variables: int, repetitions: int = 1, ordering: Sequence[int
         raise ValueError(f"the ordering must be a permutation of 0 .. {num_variables - 1}")
     order = list(range(num_variables)) if ordering is None else [int(v) for v in ordering]
     builder = RegionGraphBuilder(num_variables)
-    root = builder.region(range(num_variables))
+    root = builder.region_of_runs((0, num_variables))
     random_state = np.random.RandomState(seed) if randomize else None
     if num_variables > 1:
         for _ in range(repetitions):
@@ -47,8 +48,9 @@ def linear_tree(num_variables: int, repetitions: int = 1, ordering: Sequence[int
             natural = order == sorted(order)  # then every rest is one run
             region = root
             for i, variable in enumerate(order[:-1]):
-                leaf = builder.region((variable,))
-                remaining = builder.region(range(i + 1, num_variables) if natural else order[i + 1:])
+                leaf = builder.region_of_runs((variable, variable + 1))
+                rest = range(i + 1, num_variables) if natural else order[i + 1:]
+                remaining = builder.region_of_runs(runs_of(rest))
                 builder.split(region, [leaf, remaining])
                 region = remaining
     return builder.build(root)

@@ -16,6 +16,7 @@ The construction, including the order in which regions are made, follows libcirk
 from __future__ import annotations
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.scope import runs_of
 
 
 def pixel_variables(shape: tuple[int, int, int], row: int, column: int) -> range:
@@ -42,7 +43,8 @@ def _quad(shape: tuple[int, int, int], *, graph: bool, splits: int) -> RegionGra
         raise ValueError("image dimensions must be positive")
     builder = RegionGraphBuilder(channels * height * width)
     grid: list[list[int | None]] = [
-        [builder.region(pixel_variables(shape, i, j)) for j in range(width)] for i in range(height)
+        [builder.region_of_runs(runs_of(pixel_variables(shape, i, j))) for j in range(width)]
+        for i in range(height)
     ]
 
     def merge_four(p00: int, p01: int, p10: int, p11: int) -> int:

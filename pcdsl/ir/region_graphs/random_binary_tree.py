@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
+from pcdsl.ir.scope import runs_of
 
 
 def max_depth(num_variables: int) -> int:
@@ -53,7 +54,7 @@ def random_binary_tree(num_variables: int, depth: int | None = None, repetitions
     order: dict[int, list[int]] = {}
 
     def new_region(variables: list[int] | range) -> int:
-        region = builder.region(variables)
+        region = builder.region_of_runs(runs_of(variables))
         order[region] = _scope_iteration_order(variables)
         return region
 
