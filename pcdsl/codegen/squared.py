@@ -123,7 +123,11 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
         if fold_id not in values:
             name = _parameter_name(fold)
             assert fold.weight is not None
-            if fold.kind is LayerKind.BINOMIAL:
+            if fold.kind is LayerKind.GAUSSIAN:  # (means, standard deviations)
+                assert fold.std is not None
+                values[fold_id] = (f"({_activated(fold.weight, f'self.{name}_mean')}, "
+                                   f"{_activated(fold.std, f'self.{name}_std')})")
+            elif fold.kind is LayerKind.BINOMIAL:
                 values[fold_id] = f"_binomial_log_probs(self.{name})"
             elif fold.kind.is_input:
                 values[fold_id] = _log_activated(fold.weight, f"self.{name}")
@@ -142,9 +146,14 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
             left = table(f"_GRAM_LEFT_{step.id}", [place[x.left] for x in nodes], (n,))
             right = table(f"_GRAM_RIGHT_{step.id}", [place[x.right] for x in nodes], (n,))
             variables = table(f"_GRAM_VARIABLES_{step.id}", [x.variable or 0 for x in nodes], (n,))
-            code = _call(g, "_gram_inputs", [f"{weights_of(step.left)}[{left}]",
-                                             f"{weights_of(step.right)}[{right}]", "x", "observed",
-                                             variables])
+            if folds[step.left].kind is LayerKind.GAUSSIAN:
+                sides = [f"({weights_of(fold_id)}[0][{p}], {weights_of(fold_id)}[1][{p}])"
+                         for fold_id, p in ((step.left, left), (step.right, right))]
+                code = _call(g, "_gram_gaussians", [*sides, "x", "observed", variables])
+            else:
+                code = _call(g, "_gram_inputs", [f"{weights_of(step.left)}[{left}]",
+                                                 f"{weights_of(step.right)}[{right}]", "x",
+                                                 "observed", variables])
             what = f"{n} input pair{'s' if n != 1 else ''}, {step.rows} x {step.columns} units"
         else:
             read = table(f"_GRAM_INDEX_{step.id}", [p for row in step.index for p in row],
@@ -181,6 +190,7 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
                   f"t{output_step.id}[{output_step.nodes.index(plan.output)}]",
         "tables": [(name, _tuple_literal(list(entries)), _shape(shape))
                    for (_, entries, shape), name in tables.items()],
+        "real": plan.circuit.domain == "real",
         "sample_rows": max(1, 2 ** 24 // sum(n.rows * n.columns for n in plan.nodes)),
     }
     return base_module + _environment().get_template("squared.py.j2").render(**context)

@@ -7,7 +7,8 @@ two layers a and b over the same scope, G[a, b] (units of a x units of b) holds
 sum_x a_k(x) b_j(x) over the states x of that scope. The recursion is that of the product
 circuit c * c, with a matrix where the product circuit has a Kronecker layer:
 
-* two input layers over variable v: ``G = P_a P_b^T`` with ``P`` the (units, values) table;
+* two input layers over variable v: ``G = P_a P_b^T`` with ``P`` the (units, values) table
+  (for gaussian units, the integral of each product of two densities);
 * a sum (weights W, several inputs concatenated) on either side: ``G = W_a [G[a_i, b_j]] W_b^T``
   over the block matrix of its inputs' Grams (the identity on a side that is not a sum);
 * two products of the same kind whose inputs split the scope the same way: the elementwise
@@ -72,9 +73,6 @@ class GramPlan:
     output: int
 
 
-TABLE_KINDS = (LayerKind.CATEGORICAL, LayerKind.BINOMIAL, LayerKind.EMBEDDING)
-
-
 class _Incompatible(Exception):
     def __init__(self, layer: Layer, reason: str) -> None:
         super().__init__(reason)
@@ -101,10 +99,6 @@ def square_diagnostics(circuit: Circuit, operation: str, span: Span | None,
     except _Incompatible as exc:
         where = span_of_origin(circuit, exc.layer.origin)
         notes = ((exc.reason, where),) if where is not None else ()
-        if exc.reason.startswith("input"):  # an input kind the Gram pass has no integral for
-            return (error("unsupported", f"{operation} needs input units with a table of values "
-                          f"(categorical, binomial, bernoulli, embedding): {exc.reason}", span,
-                          "use categorical inputs", notes),)
         graph = f"{regions} is not structured-decomposable" if regions else \
             "the structure is not structured-decomposable"
         return (error("not-structured", f"{operation} needs a structured-decomposable circuit, "
@@ -161,10 +155,6 @@ def _expand(circuit: Circuit, a: Layer, b: Layer
         return (GramKind.SUM, [(i, j) for i in left for j in right],
                 (len(left) if a.kind.is_sum else 0, len(right) if b.kind.is_sum else 0))
     if a.kind.is_input and b.kind.is_input:
-        for layer in (a, b):
-            if layer.kind not in TABLE_KINDS:
-                raise _Incompatible(layer, f"input units of kind '{layer.kind.value}' over "
-                                    f"x[{layer.variable}] have no table of values")
         return GramKind.INPUT, [], (0, 0)
     if a.kind.is_product and b.kind.is_product and a.kind is b.kind:
         return _product_kind(a), _matching_inputs(circuit, a, b), (0, 0)

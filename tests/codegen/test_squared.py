@@ -257,3 +257,25 @@ def test_parity_with_cirkit_multiply_and_integrate(tmp_path, regions, layers):
         squares = their_square(states).reshape(-1)
         assert np.isclose(float(circuit.log_partition()), float(z.log()), rtol=0, atol=1e-9)
         torch.testing.assert_close(circuit(states), (squares / z).log(), rtol=0, atol=1e-9)
+
+
+def test_gaussian_inputs_normalise_by_quadrature(tmp_path):
+    """Real values: the Gram of two gaussian units is the integral of their product. The
+    density integrates to 1 and the marginal of x[0] is the integral over x[1], by the
+    trapezoid rule on a fine grid (1e-9: the densities are smooth and the tails negligible)."""
+    source = BASE.format(data="image(channels = 1, height = 1, width = 2, domain = real)",
+                         regions="quad_tree(splits = 2)", inputs="gaussian(units = 3)",
+                         layers="cp(units = 3)", extra="")
+    _, module = build(tmp_path, source)
+    circuit = module.Circuit().double()
+    grid = torch.linspace(-12, 12, 1201, dtype=torch.float64)
+    step = float(grid[1] - grid[0])
+    points = torch.cartesian_prod(grid, grid)  # x[0] major
+    with torch.no_grad():
+        density = circuit(points).exp().reshape(len(grid), len(grid))
+        marginal = circuit.log_marginal(points[::len(grid)], torch.tensor([True, False])).exp()
+    total = torch.trapezoid(torch.trapezoid(density, dx=step), dx=step)
+    assert abs(float(total) - 1) < 1e-9
+    torch.testing.assert_close(marginal, torch.trapezoid(density, dx=step, dim=1), rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="sampling is not supported .* over real values"):
+        circuit.sample(1)

@@ -73,15 +73,6 @@ def test_a_hand_written_structure_gets_a_note_at_the_partition_at_fault():
     assert where is not None and where.line == 10
 
 
-def test_gaussian_inputs_are_refused_naming_the_kinds_that_work():
-    source = SPEC.format(regions="quad_tree", inputs="gaussian(units = 2)",
-                         layers="cp(units = 2)").replace("values = 2", "domain = real")
-    model = compile_source(source, "spec.pc").model("base")
-    (found,) = diagnostics(model)
-    assert found.code == "unsupported" and found.span == OPERATION
-    assert "'gaussian'" in found.message and "categorical" in found.message
-
-
 @pytest.mark.parametrize("regions", ["quad_tree(splits = 2)", "quad_tree(splits = 4)", "linear_tree",
                                      "random_binary_tree"])
 def test_structured_decomposable_circuits_square(regions):
