@@ -10,14 +10,12 @@ record, with its inputs, kind and parameters, made when asked for.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import overload
 
 import numpy as np
 
-from pcdsl.ir.region_graph import RegionGraph
+from pcdsl.ir.region_graph import Records, RegionGraph
 
 
 class LayerKind(str, Enum):
@@ -160,8 +158,8 @@ class Circuit:
     _scopes: dict[int, int] = field(default_factory=dict, init=False, repr=False)  # memo of ``scope``
 
     @property
-    def layers(self) -> LayerSequence:
-        return LayerSequence(self)
+    def layers(self) -> Records[Layer]:
+        return Records(self.num_layers, self.layer)
 
     @property
     def num_layers(self) -> int:
@@ -260,29 +258,3 @@ class Circuit:
                                self.input_ids.tolist()):
             out[i].append(layer_id)
         return out
-
-
-class LayerSequence(Sequence[Layer]):
-    """A circuit's layers as ``Layer`` records, made one at a time when read."""
-
-    def __init__(self, circuit: Circuit) -> None:
-        self._circuit = circuit
-
-    def __len__(self) -> int:
-        return self._circuit.num_layers
-
-    @overload
-    def __getitem__(self, i: int) -> Layer: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Layer]: ...
-
-    def __getitem__(self, i: int | slice) -> Layer | list[Layer]:
-        if isinstance(i, slice):
-            return [self._circuit.layer(j) for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"layer {i} out of range ({len(self)} layers)")
-        return self._circuit.layer(i % len(self))
-
-    def __iter__(self) -> Iterator[Layer]:
-        return (self._circuit.layer(i) for i in range(len(self)))

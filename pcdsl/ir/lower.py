@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from pcdsl.ir.region_graphs.linear_tree import linear_tree
 from pcdsl.ir.region_graphs.poon_domingos import image_delta, poon_domingos
 from pcdsl.ir.region_graphs.quad import quad_graph, quad_tree
 from pcdsl.ir.region_graphs.random_binary_tree import random_binary_tree
-from pcdsl.ir.scope import describe_scope, scope_of, union_runs
+from pcdsl.ir.scope import describe_scope, runs_size, runs_variables, scope_of, union_runs
 from pcdsl.syntax.typed import KindValue, ModelSpec, StructureSpec
 
 
@@ -298,14 +299,15 @@ def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> C
     sum_product = model.layers.kind
     input_kind, input_parameters = _input_parameters(model, input_units)
 
-    num_regions = len(graph.regions)
+    num_regions = len(graph.runs)
     region_ids = np.arange(num_regions)
-    num_leaf_variables = np.array([r.size if r.is_leaf else 0 for r in graph.regions])
-    num_partitions = np.array([len(r.partitions) for r in graph.regions])
-    partition_region = np.array([p.region for p in graph.partitions], np.int64)
+    num_partitions = np.array([len(ps) for ps in graph.region_partitions], np.int64)
+    num_leaf_variables = np.array([runs_size(runs) if not ps else 0
+                                   for runs, ps in zip(graph.runs, graph.region_partitions)], np.int64)
+    partition_region = np.array(graph.partition_regions, np.int64)
     assert (np.diff(partition_region) >= 0).all(), "partitions are numbered region by region"
-    arity = np.array([len(p.inputs) for p in graph.partitions], np.int64)
-    parts = np.array([r for p in graph.partitions for r in p.inputs], np.int64)
+    arity = np.array([len(inputs) for inputs in graph.partition_inputs], np.int64)
+    parts = np.fromiter(chain.from_iterable(graph.partition_inputs), np.int64, int(arity.sum()))
     part_partition = np.repeat(np.arange(len(arity)), arity)
     part_slot = np.arange(len(parts)) - np.repeat(_exclusive_cumsum(arity), arity)
     is_leaf = num_partitions == 0
@@ -334,7 +336,7 @@ def lower_model(model: ModelSpec, files: Mapping[str, bytes] | None = None) -> C
     counts = num_leaf_variables[leaves]
     inputs = _ranges(region_start[leaves], counts)
     layers.add(inputs, input_kind, input_units, np.repeat(leaves, counts), parameter_ids=0)
-    layers.variables[inputs] = [v for r in leaves.tolist() for v in graph.regions[r].variables]
+    layers.variables[inputs] = [v for r in leaves.tolist() for v in runs_variables(graph.runs[r])]
     several = leaves[counts > 1]
     products = region_start[several] + num_leaf_variables[several]
     layers.add(products, LayerKind.HADAMARD, input_units, several)
@@ -413,6 +415,6 @@ def _weights_by_rows(layers: _Columns, kind: LayerKind, rows: np.ndarray,
 
 def span_of_origin(circuit: Circuit, origin: Origin) -> Span | None:
     graph = circuit.region_graph
-    if origin.partition is not None and graph.partitions[origin.partition].span is not None:
-        return graph.partitions[origin.partition].span
-    return graph.regions[origin.region].span
+    if origin.partition is not None and graph.partition_spans[origin.partition] is not None:
+        return graph.partition_spans[origin.partition]
+    return graph.region_spans[origin.region]

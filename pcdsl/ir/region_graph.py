@@ -11,8 +11,10 @@ row), so a whole image graph costs about its depth times its number of pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar, overload
 
 from pcdsl.diagnostics import Span
 from pcdsl.ir.scope import (
@@ -67,15 +69,68 @@ class Partition:
 
 @dataclass(frozen=True)
 class RegionGraph:
+    """The graph column by column (tuples indexed by region or partition id), since image
+    graphs have hundreds of thousands of regions; ``regions[i]`` and ``partitions[p]``
+    are ``Region`` and ``Partition`` records, made when read."""
+
     num_variables: int
-    regions: tuple[Region, ...]  # indexed by id; every region after the regions it is split into
-    partitions: tuple[Partition, ...]  # indexed by id
+    runs: tuple[Runs, ...]  # per region: its variables; every region after its parts
+    region_partitions: tuple[tuple[int, ...], ...]  # per region: the partitions splitting it
+    partition_regions: tuple[int, ...]  # per partition: the region it splits
+    partition_inputs: tuple[tuple[int, ...], ...]  # per partition: the regions it splits it into
     root: int
+    names: tuple[str | None, ...]  # per region: the spec's name, for hand-written structure
+    region_spans: tuple[Span | None, ...]
+    partition_spans: tuple[Span | None, ...]
     source_sha256: str | None = None  # for a graph read from a file (a learned tree): its digest
 
     @property
+    def regions(self) -> Records[Region]:
+        return Records(len(self.runs), self.region)
+
+    @property
+    def partitions(self) -> Records[Partition]:
+        return Records(len(self.partition_regions), self.partition)
+
+    def region(self, i: int) -> Region:
+        return Region(i, self.runs[i], self.region_partitions[i], self.names[i], self.region_spans[i])
+
+    def partition(self, p: int) -> Partition:
+        return Partition(p, self.partition_regions[p], self.partition_inputs[p], self.partition_spans[p])
+
+    @property
     def leaves(self) -> tuple[Region, ...]:
-        return tuple(r for r in self.regions if r.is_leaf)
+        return tuple(self.region(i) for i, ps in enumerate(self.region_partitions) if not ps)
+
+
+T = TypeVar("T")
+
+
+class Records(Sequence[T]):
+    """``count`` records, made one at a time by ``make(i)`` when read."""
+
+    def __init__(self, count: int, make: Callable[[int], T]) -> None:
+        self._count = count
+        self._make = make
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self._make(j) for j in range(*i.indices(self._count))]
+        if not -self._count <= i < self._count:
+            raise IndexError(f"index {i} out of range ({self._count} records)")
+        return self._make(i % self._count)
+
+    def __iter__(self) -> Iterator[T]:
+        return (self._make(i) for i in range(self._count))
 
 
 class RegionGraphBuilder:
@@ -133,14 +188,20 @@ class RegionGraphBuilder:
         new_id = [-1] * len(self._runs)
         for new, old in enumerate(order):
             new_id[old] = new
-        partitions: list[Partition] = []
-        regions: list[Region] = []
+        region_partitions: list[tuple[int, ...]] = []
+        partition_regions: list[int] = []
+        partition_inputs: list[tuple[int, ...]] = []
+        partition_spans: list[Span | None] = []
         for new, old in enumerate(order):
-            ids = []
+            first = len(partition_regions)
             for p in splits[old]:
                 _, inputs, span = self._partitions[p]
-                ids.append(len(partitions))
-                partitions.append(Partition(len(partitions), new, tuple([new_id[i] for i in inputs]), span))
-            regions.append(Region(new, self._runs[old], tuple(ids), self._names[old],
-                                  self._spans[old]))
-        return RegionGraph(self.num_variables, tuple(regions), tuple(partitions), new_id[root])
+                partition_regions.append(new)
+                partition_inputs.append(tuple([new_id[i] for i in inputs]))
+                partition_spans.append(span)
+            region_partitions.append(tuple(range(first, len(partition_regions))))
+        return RegionGraph(
+            self.num_variables, tuple([self._runs[old] for old in order]), tuple(region_partitions),
+            tuple(partition_regions), tuple(partition_inputs), new_id[root],
+            tuple([self._names[old] for old in order]), tuple([self._spans[old] for old in order]),
+            tuple(partition_spans))

@@ -94,7 +94,7 @@ def kronecker_width(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]
 
 
 def single_unit(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
-    if _units(spec.layers) != 1 or not circuit.region_graph.partitions:
+    if _units(spec.layers) != 1 or not circuit.region_graph.partition_regions:
         return ()
     return (warning(
         "degenerate", f"'{spec.layers.kind}' with 1 unit: every region of model "
@@ -104,7 +104,7 @@ def single_unit(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
 
 
 def no_partitions(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
-    if circuit.region_graph.partitions or circuit.num_variables < 2:
+    if circuit.region_graph.partition_regions or circuit.num_variables < 2:
         return ()
     units = _units(spec.inputs) or int(circuit.units[0])
     return (warning(
@@ -117,20 +117,19 @@ def no_partitions(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
 def redundant_partitions(circuit: Circuit, spec: ModelSpec) -> tuple[Diagnostic, ...]:
     graph = circuit.region_graph
     found = []
-    for region in graph.regions:
-        if len(region.partitions) < 2:
+    for r, partitions in enumerate(graph.region_partitions):
+        if len(partitions) < 2:
             continue
-        seen: dict[tuple[int, ...], Span | None] = {}
-        for p in region.partitions:
-            partition = graph.partitions[p]
-            parts = tuple(sorted(partition.inputs))
+        seen: set[tuple[int, ...]] = set()
+        for p in partitions:
+            parts = tuple(sorted(graph.partition_inputs[p]))
             if parts in seen:
+                region = graph.regions[r]
                 found.append(warning(
                     "redundant", f"{region.describe()} is split twice into the same parts",
-                    partition.span or region.span or spec.span,
+                    graph.partition_spans[p] or region.span or spec.span,
                     "the sum mixes two copies of one product; remove one of them"))
-            else:
-                seen[parts] = partition.span
+            seen.add(parts)
     return tuple(found)
 
 

@@ -62,26 +62,25 @@ class Scopes:
 def layer_scopes(graph: RegionGraph) -> Scopes:
     exact = _exact_partitions(graph)
     if exact is not None:  # every partition covers its region: the scopes are the regions'
-        region_runs = [region.runs for region in graph.regions]
-        return Scopes(region_runs, [region_runs[p.region] for p in graph.partitions], exact)
+        return Scopes(list(graph.runs), [graph.runs[r] for r in graph.partition_regions], exact)
     regions: list[Runs] = []
-    partitions: list[Runs] = [()] * len(graph.partitions)
-    disjoint = [True] * len(graph.partitions)
-    for region in graph.regions:  # parts before wholes
-        if region.is_leaf:
-            regions.append(region.runs)
+    partitions: list[Runs] = [()] * len(graph.partition_regions)
+    disjoint = [True] * len(graph.partition_regions)
+    for runs, region_partitions in zip(graph.runs, graph.region_partitions):  # parts before wholes
+        if not region_partitions:
+            regions.append(runs)
             continue
-        for p in region.partitions:
-            parts = [regions[r] for r in graph.partitions[p].inputs]
+        for p in region_partitions:
+            parts = [regions[r] for r in graph.partition_inputs[p]]
             merged = union_runs(parts)
             # Disjoint parts hold as many variables together as their union.
             disjoint[p] = runs_size(merged) == sum(runs_size(part) for part in parts)
-            partitions[p] = region.runs if merged == region.runs else merged  # share the common case
-        first = partitions[region.partitions[0]]
-        if all(partitions[p] == first for p in region.partitions):
+            partitions[p] = runs if merged == runs else merged  # share the common case
+        first = partitions[region_partitions[0]]
+        if all(partitions[p] == first for p in region_partitions):
             regions.append(first)
         else:
-            regions.append(union_runs(partitions[p] for p in region.partitions))
+            regions.append(union_runs(partitions[p] for p in region_partitions))
     return Scopes(regions, partitions, disjoint)
 
 
@@ -90,17 +89,17 @@ def _exact_partitions(graph: RegionGraph) -> list[bool] | None:
     partitions at once with numpy; then, by induction from the leaves, every layer is over
     its region's variables, and each partition's disjointness is returned (parts that cover
     their region are disjoint when their sizes add up to its size). None otherwise."""
-    if not graph.partitions:
+    if not graph.partition_regions:
         return []
-    runs = [region.runs for region in graph.regions]
+    runs = graph.runs
     counts = np.array([len(r) // 2 for r in runs], np.int64)
     flat = np.fromiter(chain.from_iterable(runs), np.int64, 2 * int(counts.sum())).reshape(-1, 2)
     first_run = np.cumsum(counts) - counts
     sizes = np.bincount(np.repeat(np.arange(len(runs)), counts), flat[:, 1] - flat[:, 0],
                         minlength=len(runs)).astype(np.int64)
-    regions = np.array([p.region for p in graph.partitions], np.int64)
-    arity = np.array([len(p.inputs) for p in graph.partitions], np.int64)
-    parts = np.fromiter(chain.from_iterable(p.inputs for p in graph.partitions), np.int64, int(arity.sum()))
+    regions = np.array(graph.partition_regions, np.int64)
+    arity = np.array([len(inputs) for inputs in graph.partition_inputs], np.int64)
+    parts = np.fromiter(chain.from_iterable(graph.partition_inputs), np.int64, int(arity.sum()))
     part_of = np.repeat(np.arange(len(arity)), arity)
     # Every run of every part, shifted by its partition so that partitions never touch.
     shift = (int(flat.max()) + 1) * np.repeat(part_of, counts[parts])
@@ -139,14 +138,15 @@ def check_smooth(circuit: Circuit, severity: Severity = Severity.ERROR,
     found: list[Diagnostic] = []
     graph = circuit.region_graph
     scopes = scopes or layer_scopes(graph)
-    for region in graph.regions:
-        partition_scopes = [scopes.partitions[p] for p in region.partitions]
+    for r, region_partitions in enumerate(graph.region_partitions):
+        partition_scopes = [scopes.partitions[p] for p in region_partitions]
         if all(s == partition_scopes[0] for s in partition_scopes):
             continue
+        region = graph.regions[r]
         distinct = [runs_scope(s) for s in dict.fromkeys(partition_scopes)]
-        covers = [union_runs(graph.regions[r].runs for r in graph.partitions[p].inputs)
+        covers = [union_runs(graph.runs[part] for part in graph.partition_inputs[p])
                   for p in region.partitions]
-        notes = tuple((f"this partition covers {describe_scope(runs_scope(scope))}", graph.partitions[p].span)
+        notes = tuple((f"this partition covers {describe_scope(runs_scope(scope))}", graph.partition_spans[p])
                       for p, scope in zip(region.partitions, covers))
         origin = Origin(region.id)
         found.append(Diagnostic(
@@ -178,9 +178,10 @@ def check_decomposable(circuit: Circuit, severity: Severity = Severity.ERROR,
     found: list[Diagnostic] = []
     graph = circuit.region_graph
     scopes = scopes or layer_scopes(graph)
-    for partition in graph.partitions:
-        if scopes.disjoint[partition.id]:
+    for p, disjoint in enumerate(scopes.disjoint):
+        if disjoint:
             continue
+        partition = graph.partitions[p]
         shared = _shared(scopes, partition)
         origin = Origin(partition.region, partition.id)
         found.append(Diagnostic(
@@ -204,17 +205,17 @@ def check_structured_decomposable(circuit: Circuit, severity: Severity = Severit
     family: set[Runs] = set()
 
     def products():  # (scope, parts, origin) of every decomposable product
-        for region in graph.regions:
-            if region.is_leaf:
-                if region.size > 1:
-                    yield region.runs, frozenset((v, v + 1) for v in region.variables), Origin(region.id)
+        for r, (runs, region_partitions) in enumerate(zip(graph.runs, graph.region_partitions)):
+            if not region_partitions:
+                if runs_size(runs) > 1:
+                    yield runs, frozenset((v, v + 1) for v in runs_variables(runs)), Origin(r)
                 continue
-            for p in region.partitions:
-                inputs = graph.partitions[p].inputs
-                parts = frozenset(scopes.regions[r] for r in inputs)
+            for p in region_partitions:
+                inputs = graph.partition_inputs[p]
+                parts = frozenset(scopes.regions[i] for i in inputs)
                 if len(parts) == 1 and len(inputs) > 1:
                     continue  # not decomposable: reported by check_decomposable
-                yield scopes.partitions[p], parts, Origin(region.id, p)
+                yield scopes.partitions[p], parts, Origin(r, p)
 
     for scope, parts, origin in products():
         first = split_of.setdefault(scope, (parts, origin.region))

@@ -58,9 +58,9 @@ def test_uncovered_variables():
     m = model("inputs = categorical(units = 2)", "layers = cp(units = 2)")
     graph = m.circuit.region_graph
     root = graph.regions[graph.root]
-    shrunk = dataclasses.replace(root, runs=runs_of(v for v in root.variables if v not in (0, 2)))
-    regions = tuple(shrunk if r.id == graph.root else r for r in graph.regions)
-    circuit = dataclasses.replace(m.circuit, region_graph=dataclasses.replace(graph, regions=regions))
+    shrunk = runs_of(v for v in root.variables if v not in (0, 2))
+    runs = tuple(shrunk if r == graph.root else runs for r, runs in enumerate(graph.runs))
+    circuit = dataclasses.replace(m.circuit, region_graph=dataclasses.replace(graph, runs=runs))
     (d,) = uncovered_variables(circuit, m.spec)
     assert d.severity is Severity.WARNING and d.code == "coverage"
     assert "leaves 2 of 16 variables out: {x[0], x[2]}" in d.message
