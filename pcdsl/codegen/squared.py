@@ -153,7 +153,7 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
             else:
                 code = _call(g, "_gram_inputs", [f"{weights_of(step.left)}[{left}]",
                                                  f"{weights_of(step.right)}[{right}]", "x",
-                                                 "observed", variables])
+                                                 "observed", variables, "probes"])
             what = f"{n} input pair{'s' if n != 1 else ''}, {step.rows} x {step.columns} units"
         else:
             read = table(f"_GRAM_INDEX_{step.id}", [p for row in step.index for p in row],

@@ -118,26 +118,61 @@ def test_conditional_is_a_distribution(squared):
     torch.testing.assert_close(groups, torch.ones_like(groups), rtol=0, atol=1e-9)
 
 
-def test_sampling_frequencies_match_enumeration(tmp_path):
-    source = BASE.format(data="image(channels = 1, height = 1, width = 3, values = 2)",
-                         regions="linear_tree",
-                         inputs="categorical(units = 2)", layers="cp(units = 2)", extra="")
+@pytest.mark.parametrize("data,regions,layers", [
+    ("image(channels = 1, height = 1, width = 3, values = 2)", "linear_tree(repetitions = 2)",
+     "cp(units = 2)"),
+    ("image(channels = 1, height = 2, width = 2, values = 3)", "quad_tree(splits = 2)",
+     "tucker(units = 2)"),
+])
+def test_sampling_frequencies_match_enumeration(tmp_path, data, regions, layers):
+    source = BASE.format(data=data, regions=regions, inputs="categorical(units = 2)",
+                         layers=layers, extra="")
     model, module = build(tmp_path, source)
     circuit = module.Circuit().double()
     states, squares = enumerate_squares(model, circuit)
-    probabilities = (squares[:, 0] / squares[:, 0].sum())
-    n = 6_000
-    samples = circuit.sample(n, generator=torch.Generator().manual_seed(0))
-    codes = (samples.reshape(n, 3) * torch.tensor([4, 2, 1])).sum(dim=1)
-    frequencies = torch.bincount(codes, minlength=8).double() / n
-    # States are enumerated in the same (big-endian) order as the codes.
-    bound = 4 * (probabilities * (1 - probabilities) / n).sqrt() + 1e-3
-    assert ((frequencies - probabilities).abs() <= bound).all(), (frequencies, probabilities)
-    # Conditional sampling keeps the observed values.
-    x = torch.tensor([[1, 0, 0]] * 50)  # flat rows, though the data are 1x1x3 images
-    observed = torch.tensor([True, False, False])
+    d, v = circuit.num_variables, circuit.num_values
+    digits = torch.tensor([v ** (d - 1 - i) for i in range(d)])  # the enumeration's order
+
+    def assert_frequencies(samples: torch.Tensor, probabilities: torch.Tensor) -> None:
+        codes = (samples.reshape(len(samples), d) * digits).sum(dim=1)
+        frequencies = torch.bincount(codes, minlength=len(states)).double() / len(samples)
+        bound = 4 * (probabilities * (1 - probabilities) / len(samples)).sqrt() + 2e-3
+        assert ((frequencies - probabilities).abs() <= bound).all(), (frequencies, probabilities)
+
+    probabilities = squares[:, 0] / squares[:, 0].sum()
+    assert_frequencies(circuit.sample(6_000, generator=torch.Generator().manual_seed(0)),
+                       probabilities)
+    # Conditional sampling keeps the observed value and draws the rest from the conditional.
+    x = torch.zeros(6_000, d, dtype=torch.long)
+    x[:, 0] = 1
+    observed = torch.zeros(d, dtype=torch.bool)
+    observed[0] = True
     completed = circuit.sample_conditional(x, observed, generator=torch.Generator().manual_seed(1))
     assert (completed[:, 0] == 1).all() and completed.shape == x.shape
+    conditional = torch.where(states[:, 0] == 1, probabilities, torch.zeros_like(probabilities))
+    assert_frequencies(completed, conditional / conditional.sum())
+
+
+def test_the_sampler_draws_each_variable_from_its_exact_conditional(squared):
+    """The sampler's masses for variable v, given x[:v] (the autograd shortcut of
+    ``_value_masses``), normalised per row, are the conditionals p(x_v | x[:v]) of the
+    enumeration, to 1e-9."""
+    model, _, circuit = squared
+    states, squares = enumerate_squares(model, circuit)
+    probabilities = squares[:, 0] / squares[:, 0].sum()  # class 0 (of two, for one config)
+    d, values = circuit.num_variables, circuit.num_values
+    for v in range(d):
+        observed = torch.zeros(len(states), d, dtype=torch.bool)
+        observed[:, :v] = True
+        with torch.no_grad():
+            mass = circuit._value_masses(states, observed, v, 0)
+        found = mass / mass.sum(dim=1, keepdim=True)
+        # p(x_v = u | x[:v]) of each row: the states agreeing on x[:v] and with x_v = u.
+        prefix = (states[:, None, :v] == states[None, :, :v]).all(dim=-1).double()
+        joint = torch.stack([prefix @ (probabilities * (states[:, v] == u)) for u in range(values)],
+                            dim=1)
+        expected = joint / joint.sum(dim=1, keepdim=True)
+        torch.testing.assert_close(found, expected, rtol=0, atol=1e-9)
 
 
 def test_map_is_refused_naming_why(squared):
