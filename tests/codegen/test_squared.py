@@ -314,3 +314,21 @@ def test_gaussian_inputs_normalise_by_quadrature(tmp_path):
     torch.testing.assert_close(marginal, torch.trapezoid(density, dx=step, dim=1), rtol=0, atol=1e-9)
     with pytest.raises(ValueError, match="sampling is not supported .* over real values"):
         circuit.sample(1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_cuda(squared):
+    _, _, circuit = squared
+    states = all_states(circuit.num_variables, circuit.num_values)
+    observed = torch.zeros(circuit.num_variables, dtype=torch.bool)
+    observed[0] = True
+    with torch.no_grad():
+        cpu = circuit(states), circuit.log_marginal(states, observed), circuit.log_partition()
+        gpu = circuit.to("cuda")
+        found = (gpu(states.cuda()), gpu.log_marginal(states.cuda(), observed.cuda()),
+                 gpu.log_partition())
+        samples = gpu.sample(4, generator=torch.Generator("cuda").manual_seed(0))
+    circuit.cpu()
+    for a, b in zip(found, cpu):
+        torch.testing.assert_close(a.cpu(), b, rtol=0, atol=1e-9)
+    assert samples.device.type == "cuda"
