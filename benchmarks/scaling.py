@@ -10,7 +10,8 @@ categorical inputs and CP layers of ``--units`` units, it measures
 * import: a fresh process importing the module (after ``import torch``, timed apart);
 * init: constructing the module's ``Circuit()``, that is allocating and initialising its
   parameters, in the same process, unless there are more than ``--init-limit``;
-* parameters: the module's ``NUM_PARAMETERS`` (checked against the constructed module).
+* parameters: the module's ``NUM_PARAMETERS`` (checked against the constructed module),
+  and its layers and folds (``NUM_LAYERS``, ``NUM_FOLDS``).
 
 Every measurement runs in a fresh process. Progress goes to standard error, the table (or
 ``--json``) to standard output.
@@ -102,7 +103,7 @@ def worker(module_path: str, init_limit: int) -> dict:
     spec.loader.exec_module(module)
     import_s = time.perf_counter() - start
     result = {"torch_import_s": torch_s, "import_s": import_s, "init_s": None,
-              "parameters": module.NUM_PARAMETERS}
+              "parameters": module.NUM_PARAMETERS, "layers": module.NUM_LAYERS, "folds": module.NUM_FOLDS}
     if module.NUM_PARAMETERS <= init_limit:
         start = time.perf_counter()
         circuit = module.Circuit()
@@ -134,17 +135,18 @@ def measure(graph: str, size: str, units: int, folder: Path, args: argparse.Name
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| region graph | image | `pcc` wall | pcc CPU | pcc peak RSS | generated lines | import | "
-             "init | parameters |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| region graph | image | layers (folds) | `pcc` wall | pcc CPU | pcc peak RSS "
+             "| generated lines | import | init | parameters |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         if "parameters" not in row:
-            lines.append(f"| {row['graph']} | {row['image']} | {row.get('error', '?')} | | | | | | |")
+            lines.append(f"| {row['graph']} | {row['image']} | {row.get('error', '?')} | | | | | | | |")
             continue
         init = f"{row['init_s']:.2f} s" if row.get("init_s") is not None else "not run"
         imported = f"{row['import_s']:.2f} s" if "import_s" in row else row.get("error", "?")
         lines.append(
-            f"| {row['graph']} | {row['image']} | {row['compile_s']:.2f} s | {row['compile_cpu_s']:.2f} s | "
+            f"| {row['graph']} | {row['image']} | {row['layers']:,} ({row['folds']}) | "
+            f"{row['compile_s']:.2f} s | {row['compile_cpu_s']:.2f} s | "
             f"{row['compile_rss'] / 2**20:,.0f} MB | {row['lines']:,} | {imported} | {init} | "
             f"{row['parameters'] / 1e6:,.1f}M |")
     return "\n".join(lines)
