@@ -146,9 +146,9 @@ def _plan(circuit: Circuit) -> GramPlan:
 def _expand(circuit: Circuit, a: Layer, b: Layer
             ) -> tuple[GramKind, list[tuple[int, int]], tuple[int, int]]:
     """The kind of G[a, b] and the pairs it reads (with the sums' arities)."""
-    if _scope(circuit, a.id) != _scope(circuit, b.id):  # a sum over different scopes
-        raise _Incompatible(a, f"a sum adds {describe_scope(_scope(circuit, a.id))} and "
-                            f"{describe_scope(_scope(circuit, b.id))}: the circuit is not smooth")
+    if circuit.scope(a.id) != circuit.scope(b.id):  # a sum over different scopes
+        raise _Incompatible(a, f"a sum adds {describe_scope(circuit.scope(a.id))} and "
+                            f"{describe_scope(circuit.scope(b.id))}: the circuit is not smooth")
     if a.kind.is_sum or b.kind.is_sum:
         left = a.inputs if a.kind.is_sum else (a.id,)
         right = b.inputs if b.kind.is_sum else (b.id,)
@@ -158,15 +158,10 @@ def _expand(circuit: Circuit, a: Layer, b: Layer
         return GramKind.INPUT, [], (0, 0)
     if a.kind.is_product and b.kind.is_product and a.kind is b.kind:
         return _product_kind(a), _matching_inputs(circuit, a, b), (0, 0)
-    raise _Incompatible(a, f"{describe_scope(_scope(circuit, a.id))} is computed both by a {a.kind.value} "
+    raise _Incompatible(a, f"{describe_scope(circuit.scope(a.id))} is computed both by a {a.kind.value} "
                         f"layer and by a {b.kind.value} layer")
 
 
-def _scope(circuit: Circuit, layer: int) -> int:
-    # The IR is moving scopes from the layer records to the circuit (computed when asked
-    # for); this reads either.
-    scope = getattr(circuit, "scope", None)
-    return scope(layer) if callable(scope) else circuit.layers[layer].scope
 
 
 def _product_kind(layer: Layer) -> GramKind:
@@ -176,15 +171,15 @@ def _product_kind(layer: Layer) -> GramKind:
 def _matching_inputs(circuit: Circuit, a: Layer, b: Layer) -> list[tuple[int, int]]:
     """The inputs of b in the order of a's inputs, matched by scope: products over the same
     scope must split it the same way (structured decomposability)."""
-    by_scope = {_scope(circuit, j): j for j in b.inputs}
+    by_scope = {circuit.scope(j): j for j in b.inputs}
     pairs = []
     for i in a.inputs:
-        j = by_scope.get(_scope(circuit, i))
+        j = by_scope.get(circuit.scope(i))
         if j is None or len(by_scope) != len(a.inputs):
-            raise _Incompatible(b, f"{describe_scope(_scope(circuit, a.id))} is split in two "
+            raise _Incompatible(b, f"{describe_scope(circuit.scope(a.id))} is split in two "
                                 "different ways")
         pairs.append((i, j))
     if a.kind is LayerKind.KRONECKER and [j for _, j in pairs] != list(b.inputs):
-        raise _Incompatible(b, f"{describe_scope(_scope(circuit, a.id))} is split into the same parts in "
+        raise _Incompatible(b, f"{describe_scope(circuit.scope(a.id))} is split into the same parts in "
                             "two different orders")
     return pairs
