@@ -112,10 +112,10 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
     values: dict[int, str] = {}  # fold id -> expression of its weights (or log-values)
     statements: list[tuple[str, str]] = []  # (comment, code)
 
-    def table(name: str, entries: list[int], shape: tuple[int, ...]) -> str:
-        """An index table as a buffer; the two sides of a pair share equal positions."""
-        role = "side" if "_LEFT_" in name or "_RIGHT_" in name else name
-        name = tables.setdefault((role, tuple(entries), shape), name)
+    def table(name: str, entries: list[int], shape: tuple[int, ...], side: bool = False) -> str:
+        """An index table as a buffer; the positions of the two sides of a pair (``side``)
+        share one table when equal, as in every self-product."""
+        name = tables.setdefault(("side" if side else name, tuple(entries), shape), name)
         return f"self.{name.lower()}"
 
     def weights_of(fold_id: int) -> str:
@@ -143,8 +143,8 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
         n = len(nodes)
         if step.kind is GramKind.INPUT:
             assert step.left is not None and step.right is not None
-            left = table(f"_GRAM_LEFT_{step.id}", [place[x.left] for x in nodes], (n,))
-            right = table(f"_GRAM_RIGHT_{step.id}", [place[x.right] for x in nodes], (n,))
+            left = table(f"_GRAM_LEFT_{step.id}", [place[x.left] for x in nodes], (n,), True)
+            right = table(f"_GRAM_RIGHT_{step.id}", [place[x.right] for x in nodes], (n,), True)
             variables = table(f"_GRAM_VARIABLES_{step.id}", [x.variable or 0 for x in nodes], (n,))
             if folds[step.left].kind is LayerKind.GAUSSIAN:
                 sides = [f"({weights_of(fold_id)}[0][{p}], {weights_of(fold_id)}[1][{p}])"
@@ -168,7 +168,7 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
                         sides.append("None")
                         continue
                     positions = table(f"_GRAM_{attribute.upper()}_{step.id}",
-                                      [place[getattr(x, attribute)] for x in nodes], (n,))
+                                      [place[getattr(x, attribute)] for x in nodes], (n,), True)
                     sides.append(f"{weights_of(fold_id)}[{positions}]")
                 code = _call(g, "_gram_sum", gathered + [str(step.arity), *sides])
                 what = f"{n} sum pair{'s' if n != 1 else ''}, -> {step.rows} x {step.columns} units"
