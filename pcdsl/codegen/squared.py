@@ -1,11 +1,14 @@
 """Codegen for squared circuits: the Gram pass of ``ir/algebra.py``, folded into batched
 steps, appended to the ordinary module of the base circuit as ``SquaredCircuit``.
 
-The base module (``emit.generate_module``) is used as it is; this file reads only its
-parameter names (``_parameter_name``), the expressions of their values
-(``_activated``/``_log_activated``) and, at run time, the base class's ``_evaluate(...,
-keep=True)``, which returns every fold's signed (mantissa, log-scale) output, and its
-``OUTPUT_FOLD``/``OUTPUT_POSITION`` constants.
+The base module (``emit.generate_module``) is used as it is. What this file relies on, all
+of it: at compile time the parameter names (``_parameter_name``) and the expressions of
+their values (``_activated``, ``_log_activated``); at run time the base class's
+``_evaluate(..., keep=True)`` (every fold's signed (mantissa, log-scale) output),
+``variables`` and ``observed_mask``, the constants ``OUTPUT_FOLD``, ``OUTPUT_POSITION``,
+``SEED``, ``NUM_VARIABLES``, ``NUM_VALUES``, ``NUM_CLASSES``, ``IMAGE_SHAPE`` and
+``_HALF_LOG_TWO_PI``, and the helpers ``_index``, ``_draw``, ``_class_index`` and
+``_binomial_log_probs``.
 
 Folding: a Gram node's depth is one more than its deepest input (inputs at 0); nodes of
 equal depth and shape whose weights come from the same folded parameter form one step, one
