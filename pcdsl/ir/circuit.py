@@ -10,6 +10,7 @@ record, with its inputs, kind and parameters, made when asked for.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -159,22 +160,36 @@ class Circuit:
 
     @property
     def layers(self) -> Records[Layer]:
-        return Records(self.num_layers, self.layer)
+        return Records(self.num_layers, self.layer, self._each_layer)
 
     @property
     def num_layers(self) -> int:
         return len(self.kinds)
 
     def layer(self, i: int) -> Layer:
-        kind = LAYER_KINDS[self.kinds[i]]
-        p = int(self.parameter_ids[i])
-        parameters = self.parameters[p] if p >= 0 else None
+        start, stop = self.input_offsets[i:i + 2].tolist()
         partition = int(self.origin_partitions[i])
+        origin = Origin(int(self.origin_regions[i]), partition if partition >= 0 else None)
+        return self._record(i, int(self.kinds[i]), self.input_ids[start:stop].tolist(), int(self.units[i]),
+                            origin, int(self.parameter_ids[i]), int(self.variables[i]))
+
+    def _each_layer(self) -> Iterator[Layer]:
+        """Every layer's record, from the columns as lists (much faster than by index)."""
+        inputs, offsets = self.input_ids.tolist(), self.input_offsets.tolist()
+        columns = (self.kinds.tolist(), self.units.tolist(), self.origin_regions.tolist(),
+                   self.origin_partitions.tolist(), self.parameter_ids.tolist(), self.variables.tolist())
+        for i, (kind, units, region, partition, p, variable) in enumerate(zip(*columns)):
+            origin = Origin(region, partition if partition >= 0 else None)
+            yield self._record(i, kind, inputs[offsets[i]:offsets[i + 1]], units, origin, p, variable)
+
+    def _record(self, i: int, code: int, inputs: list[int], units: int, origin: Origin, p: int,
+                variable: int) -> Layer:
+        kind = LAYER_KINDS[code]
+        parameters = self.parameters[p] if p >= 0 else None
         return Layer(
-            id=i, kind=kind, inputs=tuple(self.inputs_of(i).tolist()), num_units=int(self.units[i]),
-            origin=Origin(int(self.origin_regions[i]), partition if partition >= 0 else None),
+            id=i, kind=kind, inputs=tuple(inputs), num_units=units, origin=origin,
             weight=parameters.weight if parameters is not None else None,
-            variable=int(self.variables[i]) if kind.is_input else None,
+            variable=variable if kind.is_input else None,
             num_values=self.num_values if kind.has_table else None,
             std=parameters.std if parameters is not None else None,
         )

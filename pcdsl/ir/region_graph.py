@@ -107,11 +107,14 @@ T = TypeVar("T")
 
 
 class Records(Sequence[T]):
-    """``count`` records, made one at a time by ``make(i)`` when read."""
+    """``count`` records, made one at a time by ``make(i)`` when read; ``each``, when
+    given, makes them all in order, faster than one by one."""
 
-    def __init__(self, count: int, make: Callable[[int], T]) -> None:
+    def __init__(self, count: int, make: Callable[[int], T],
+                 each: Callable[[], Iterator[T]] | None = None) -> None:
         self._count = count
         self._make = make
+        self._each = each
 
     def __len__(self) -> int:
         return self._count
@@ -130,7 +133,7 @@ class Records(Sequence[T]):
         return self._make(i % self._count)
 
     def __iter__(self) -> Iterator[T]:
-        return (self._make(i) for i in range(self._count))
+        return self._each() if self._each is not None else (self._make(i) for i in range(self._count))
 
 
 class RegionGraphBuilder:
