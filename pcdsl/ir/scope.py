@@ -78,10 +78,12 @@ def _coalesce(ordered: list[int]) -> Runs:
 def union_runs(parts: Iterable[Runs]) -> Runs:
     """The runs of the union of some scopes given as runs."""
     parts = [p for p in parts if p]
-    if len(parts) == 1:
-        return parts[0]
-    starts = [start for p in parts for start in p[::2]]
-    stops = [stop for p in parts for stop in p[1::2]]
+    if len(parts) < 2:
+        return parts[0] if parts else ()
+    starts, stops = parts[0][::2], parts[0][1::2]
+    for part in parts[1:]:
+        starts += part[::2]
+        stops += part[1::2]
     if len(starts) > 64:  # sort by start, then a run ends where no earlier run reaches on
         order = np.argsort(np.asarray(starts), kind="stable")
         first, last = np.asarray(starts)[order], np.maximum.accumulate(np.asarray(stops)[order])
@@ -92,7 +94,8 @@ def union_runs(parts: Iterable[Runs]) -> Runs:
     out: list[int] = []
     for start, stop in sorted(zip(starts, stops)):
         if out and start <= out[-1]:
-            out[-1] = max(out[-1], stop)
+            if stop > out[-1]:
+                out[-1] = stop
         else:
             out += (start, stop)
     return tuple(out)

@@ -16,13 +16,17 @@ The construction, including the order in which regions are made, follows libcirk
 from __future__ import annotations
 
 from pcdsl.ir.region_graph import RegionGraph, RegionGraphBuilder
-from pcdsl.ir.scope import runs_of
+from pcdsl.ir.scope import Runs
 
 
-def pixel_variables(shape: tuple[int, int, int], row: int, column: int) -> range:
-    """Variables of one pixel: its channels, in channel-row-column flattening."""
-    _, height, width = shape
-    return range(row * width + column, shape[0] * height * width, height * width)
+def pixel_runs(shape: tuple[int, int, int], row: int, column: int) -> Runs:
+    """Variables of one pixel, its channels in channel-row-column flattening, as runs."""
+    channels, height, width = shape
+    plane = height * width
+    if plane == 1:  # the image is one pixel: its channels are consecutive
+        return (0, channels)
+    first = row * width + column
+    return tuple(v for c in range(channels) for v in (first + c * plane, first + c * plane + 1))
 
 
 def quad_tree(shape: tuple[int, int, int], splits: int = 2) -> RegionGraph:
@@ -43,7 +47,7 @@ def _quad(shape: tuple[int, int, int], *, graph: bool, splits: int) -> RegionGra
         raise ValueError("image dimensions must be positive")
     builder = RegionGraphBuilder(channels * height * width)
     grid: list[list[int | None]] = [
-        [builder.region_of_runs(runs_of(pixel_variables(shape, i, j))) for j in range(width)]
+        [builder.region_of_runs(pixel_runs(shape, i, j)) for j in range(width)]
         for i in range(height)
     ]
 
