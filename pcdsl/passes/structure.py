@@ -7,6 +7,12 @@ diagnostics that point at the region or partition of the spec they come from.
 * structured-decomposable: decomposable, and all products respect one vtree: products
   over the same scope split it the same way, and all their scopes and parts form a
   laminar family (any two are disjoint or nested).
+
+Lowering builds one product per partition (over its parts) and one sum per region with
+several partitions (over theirs); every other sum has one input and every leaf's product
+is over distinct variables. So the checks work on the regions and partitions, with the
+layers' scopes as runs (``layer_scopes``), not layer by layer with bit sets, which at
+3x256x256 would be gigabytes.
 """
 
 from __future__ import annotations
