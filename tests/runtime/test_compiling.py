@@ -103,10 +103,12 @@ def test_inductor_compiles_quietly_and_equals_eager():
     assert result.stderr == ""
 
 
-def test_no_cpp_compiler_is_a_clear_refusal(build_module, monkeypatch):
+def test_no_cpp_compiler_is_a_clear_refusal(build_module):
     import torch._inductor.config
 
-    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, "/nonexistent/c++"))
     circuit = build_module(spec("quad_graph")).Circuit()
-    with pytest.raises(CompileUnavailable, match=r"^torch.compile on a CPU needs a C\+\+ compiler"):
-        compile_circuit(circuit)
+    with torch._inductor.config.patch({"cpp.cxx": (None, "/nonexistent/c++")}):
+        with pytest.raises(CompileUnavailable,
+                           match=r"^torch.compile on a CPU needs a C\+\+ compiler"):
+            compile_circuit(circuit)
+    assert torch._inductor.config.cpp.cxx != (None, "/nonexistent/c++")  # restored
