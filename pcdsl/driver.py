@@ -15,7 +15,13 @@ from pathlib import Path
 
 from pcdsl.diagnostics import CompileError, Diagnostic, Span, error
 from pcdsl.files import write_text_atomically
-from pcdsl.ir.algebra import Algebra, gram_plan, square_diagnostics
+from pcdsl.ir.algebra import (
+    Algebra,
+    gram_plan,
+    multiply_diagnostics,
+    product_circuit,
+    square_diagnostics,
+)
 from pcdsl.ir.budget import size_errors
 from pcdsl.ir.circuit import Circuit
 from pcdsl.ir.lower import lower_model
@@ -105,12 +111,15 @@ def compile_source(source: str, path: str, *, fold: bool = True,
         folded = fold_layers(circuit) if fold else None
         models.append(CompiledModel(spec, circuit, report, folded))  # type: ignore[arg-type]
     compiled = {m.spec.name: m for m in models}
-    for made in algebra:  # square(base): the base is lowered above (or failed, reported there)
-        base = compiled.get(made.operands[0])
-        if base is None:
+    for made in algebra:  # the operands are lowered above (or failed, reported there)
+        operands = [compiled.get(name) for name in made.operands]
+        if None in operands:
             continue
         try:
-            models.append(square_model(base, made.name, made.operation_span))
+            if made.operation == "square":
+                models.append(square_model(operands[0], made.name, made.operation_span))
+            else:
+                models.append(multiply_models(*operands, made.name, made.operation_span))
         except CompileError as exc:
             errors.extend(exc.diagnostics)
     if errors:
@@ -140,6 +149,44 @@ def square_model(base: CompiledModel, name: str, span: Span | None = None) -> Co
     return CompiledModel(spec, circuit, base.report, folded, algebra)  # type: ignore[arg-type]
 
 
+def multiply_models(left: CompiledModel, right: CompiledModel, name: str,
+                    span: Span | None = None) -> CompiledModel:
+    """The model ``name`` = multiply(left, right), p(x) = left(x) right(x) / Z: both circuits
+    side by side under a product of their outputs, with the plan of Z. Two models that
+    cannot be multiplied raise ``CompileError`` located at ``span``."""
+    operation = f"multiply({left.spec.name}, {right.spec.name})"
+    found = []
+    data = [(m.circuit.num_variables, m.circuit.num_values, m.circuit.image_shape,
+             m.circuit.domain) for m in (left, right)]
+    if data[0] != data[1]:
+        found.append(error("not-compatible", f"{operation} needs two models over the same data, "
+                           f"and '{left.spec.name}' has {left.spec.data.source()} but "
+                           f"'{right.spec.name}' {right.spec.data.source()}", span,
+                           "give both the same 'data'"))
+    for model in (left, right):
+        if model.circuit.is_signed:
+            found.append(error("not-compatible", f"{operation} needs non-negative weights (a "
+                               f"product of signed circuits can be negative), and "
+                               f"'{model.spec.name}' has 'none' weights", span,
+                               f"give '{model.spec.name}' non-negative weights, or square it"))
+        if model.circuit.num_classes != 1:
+            found.append(error("not-compatible", f"{operation} multiplies models of one class, "
+                               f"and '{model.spec.name}' has {model.circuit.num_classes}", span,
+                               f"remove 'classes' from '{model.spec.name}'"))
+    if found:
+        raise CompileError(found)
+    circuit, roots = product_circuit(left.circuit, right.circuit, name)
+    found = list(multiply_diagnostics(circuit, operation, span, roots))
+    if found:
+        raise CompileError(found)
+    report = StructureReport(*(getattr(left.report, part) + getattr(right.report, part)
+                               for part in ("smooth", "decomposable", "structured_decomposable")))
+    folded = fold_layers(circuit) if left.folded is not None else None
+    spec = replace(left.spec, name=name, span=span or left.spec.span)
+    algebra = Algebra("multiply", (left.spec.name, right.spec.name), gram_plan(circuit, roots))
+    return CompiledModel(spec, circuit, report, folded, algebra)  # type: ignore[arg-type]
+
+
 def emit_python(compiled: CompiledFile, model: CompiledModel) -> str:
     from pcdsl.codegen import generate_module
 
@@ -147,10 +194,9 @@ def emit_python(compiled: CompiledFile, model: CompiledModel) -> str:
                            spec_sha256=compiled.sha256)
     if model.algebra is None:
         return text
-    from pcdsl.codegen.squared import generate_squared
+    from pcdsl.codegen.squared import generate_algebra
 
-    return generate_squared(text, model.algebra.plan, model.folded,
-                            base_name=model.algebra.operands[0])
+    return generate_algebra(text, model.algebra, model.folded)
 
 
 def write_atomically(path: str, text: str) -> None:

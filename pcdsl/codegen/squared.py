@@ -1,5 +1,6 @@
-"""Codegen for squared circuits: the Gram pass of ``ir/algebra.py``, folded into batched
-steps, appended to the ordinary module of the base circuit as ``SquaredCircuit``.
+"""Codegen for squared and product circuits: the Gram pass of ``ir/algebra.py``, folded into
+batched steps, appended to the ordinary module of the circuit as ``SquaredCircuit`` or
+``ProductCircuit``.
 
 The base module (``emit.generate_module``) is used as it is. What this file relies on, all
 of it: at compile time the parameter names (``_parameter_name``) and the expressions of
@@ -29,7 +30,7 @@ from pcdsl.codegen.emit import (
     _shape,
     _tuple_literal,
 )
-from pcdsl.ir.algebra import GramKind, GramPlan
+from pcdsl.ir.algebra import Algebra, GramKind, GramPlan
 from pcdsl.ir.circuit import LayerKind
 from pcdsl.passes.fold import FoldedCircuit
 
@@ -104,10 +105,12 @@ def _position_in_fold(folded: FoldedCircuit) -> dict[int, int]:
     return {layer: p for fold in folded.folds for p, layer in enumerate(fold.layers)}
 
 
-def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
-                     base_name: str) -> str:
-    """The squared model's module: ``base_module`` (the ordinary module of the circuit,
-    named after the squared model) with the Gram pass and ``SquaredCircuit`` appended."""
+def generate_algebra(base_module: str, algebra: Algebra, folded: FoldedCircuit) -> str:
+    """The module of a model made by ``algebra``: ``base_module`` (the ordinary module of
+    its circuit, named after the model: the base of a square, or the two factors of a
+    product side by side) with the Gram pass and ``SquaredCircuit`` or ``ProductCircuit``
+    appended."""
+    plan = algebra.plan
     steps = fold_gram_plan(plan, folded)
     place = _position_in_fold(folded)
     folds = folded.folds
@@ -184,7 +187,8 @@ def generate_squared(base_module: str, plan: GramPlan, folded: FoldedCircuit, *,
     output_step = next(s for s in steps if plan.output in s.nodes)
     context = {
         "model": plan.circuit.name,
-        "base": base_name,
+        "square": algebra.operation == "square",
+        "operands": list(algebra.operands),
         "num_nodes": len(plan.nodes),
         "num_steps": len(steps),
         "weights": sorted(values.items()),

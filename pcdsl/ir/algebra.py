@@ -23,8 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
+
 from pcdsl.diagnostics import Diagnostic, Span, error
-from pcdsl.ir.circuit import Circuit, Layer, LayerKind
+from pcdsl.ir.circuit import LAYER_KINDS, Circuit, Layer, LayerKind
 from pcdsl.ir.lower import span_of_origin
 from pcdsl.ir.scope import describe_scope
 
@@ -56,8 +58,8 @@ class GramNode:
 
 @dataclass(frozen=True)
 class Algebra:
-    """How a model is made from others: ``operation`` (``"square"``) of ``operands`` (model
-    names of the same file), with the plan of its normaliser."""
+    """How a model is made from others: ``operation`` (``"square"`` or ``"multiply"``) of
+    ``operands`` (model names of the same file), with the plan of its normaliser."""
 
     operation: str
     operands: tuple[str, ...]
@@ -80,11 +82,12 @@ class _Incompatible(Exception):
         self.reason = reason
 
 
-def gram_plan(circuit: Circuit) -> GramPlan:
-    """The Gram pass of ``circuit`` squared. Raises ``ValueError`` when the circuit cannot
-    be squared; ``square_diagnostics`` says why, at a spec position."""
+def gram_plan(circuit: Circuit, roots: tuple[int, int] | None = None) -> GramPlan:
+    """The Gram pass of ``circuit`` squared, or with ``roots`` (two layers of ``circuit``) of
+    the product of those two. Raises ``ValueError`` when the pass does not exist;
+    ``square_diagnostics`` and ``multiply_diagnostics`` say why, at a spec position."""
     try:
-        return _plan(circuit)
+        return _plan(circuit, roots)
     except _Incompatible as exc:
         raise ValueError(exc.reason) from None
 
@@ -95,7 +98,7 @@ def square_diagnostics(circuit: Circuit, operation: str, span: Span | None,
     at the region or partition at fault; empty when it can. ``regions`` names the base's
     region graph kind (None for a hand-written structure), for the hint."""
     try:
-        _plan(circuit)
+        _plan(circuit, None)
     except _Incompatible as exc:
         where = span_of_origin(circuit, exc.layer.origin)
         notes = ((exc.reason, where),) if where is not None else ()
@@ -104,6 +107,57 @@ def square_diagnostics(circuit: Circuit, operation: str, span: Span | None,
         return (error("not-structured", f"{operation} needs a structured-decomposable circuit, "
                       f"and {graph}: {exc.reason}", span, _HINTS.get(regions or "", _HINT), notes),)
     return ()
+
+
+def multiply_diagnostics(product: Circuit, operation: str, span: Span | None,
+                         roots: tuple[int, int]) -> tuple[Diagnostic, ...]:
+    """Why the two circuits side by side in ``product`` (see ``product_circuit``), with
+    outputs ``roots``, are not compatible, located at the operation; empty when they are."""
+    try:
+        _plan(product, roots)
+    except _Incompatible as exc:
+        return (error("not-compatible", f"{operation} needs compatible circuits, split the same "
+                      f"way wherever they share a scope, and these are not: {exc.reason}", span,
+                      "give both models the same region graph (and 'cp_t' or 'cp' layers alike, "
+                      "or 'tucker' for both)"),)
+    return ()
+
+
+def product_circuit(left: Circuit, right: Circuit, name: str) -> tuple[Circuit, tuple[int, int]]:
+    """The two circuits side by side, ``right``'s layers after ``left``'s, under one product
+    layer of their outputs: its value is left(x) right(x) (not decomposable: the two share
+    their variables, which the Gram pass of ``roots``, their outputs, integrates). Returns
+    the circuit and ``roots``. The right circuit's layers keep their parameters; their origin
+    is the left circuit's root region, so diagnostics about them point at the left model."""
+    shift = left.num_layers
+    root_region = left.origin_regions[left.output]
+    hadamard = np.array([LAYER_KINDS.index(LayerKind.HADAMARD)], dtype=left.kinds.dtype)
+    ids = np.array([left.output, shift + right.output], dtype=np.int64)
+    circuit = Circuit(
+        name=name, num_variables=left.num_variables, num_values=left.num_values,
+        image_shape=left.image_shape,
+        kinds=np.concatenate([left.kinds, right.kinds, hadamard]),
+        units=np.concatenate([left.units, right.units, [int(left.units[left.output])]]),
+        input_offsets=np.concatenate([left.input_offsets[:-1],
+                                      left.input_offsets[-1] + right.input_offsets[:-1],
+                                      [len(left.input_ids) + len(right.input_ids),
+                                       len(left.input_ids) + len(right.input_ids) + 2]]),
+        input_ids=np.concatenate([left.input_ids, right.input_ids + shift, ids]),
+        variables=np.concatenate([left.variables, right.variables, [-1]]),
+        parameter_ids=np.concatenate([
+            left.parameter_ids,
+            np.where(right.parameter_ids >= 0, right.parameter_ids + len(left.parameters), -1),
+            [-1]]),
+        origin_regions=np.concatenate([left.origin_regions,
+                                       np.full(right.num_layers + 1, root_region)]),
+        origin_partitions=np.concatenate([left.origin_partitions,
+                                          np.full(right.num_layers + 1, -1)]),
+        parameters=left.parameters + right.parameters,
+        output=shift + right.num_layers,
+        region_graph=left.region_graph,
+        seed=left.seed,
+    )
+    return circuit, (left.output, shift + right.output)
 
 
 _HINT = ("use a region graph with one split per region, the same wherever a scope recurs "
@@ -115,13 +169,14 @@ _HINTS = {
 }
 
 
-def _plan(circuit: Circuit) -> GramPlan:
+def _plan(circuit: Circuit, roots: tuple[int, int] | None) -> GramPlan:
     layers = circuit.layers
     index: dict[tuple[int, int], int] = {}
     nodes: list[GramNode] = []
+    root = roots or (circuit.output, circuit.output)
     # Depth-first from the root pair, iteratively (chains can be thousands of layers
     # deep): a pair is created once every pair it reads exists.
-    stack = [(circuit.output, circuit.output)]
+    stack = [root]
     while stack:
         pair = stack[-1]
         if pair in index:
@@ -140,7 +195,7 @@ def _plan(circuit: Circuit) -> GramPlan:
             inputs=tuple(index[c] for c in children), rows=a.num_units, columns=b.num_units,
             variable=a.variable if kind is GramKind.INPUT else None,
             left_arity=arity[0], right_arity=arity[1]))
-    return GramPlan(circuit, tuple(nodes), index[(circuit.output, circuit.output)])
+    return GramPlan(circuit, tuple(nodes), index[root])
 
 
 def _expand(circuit: Circuit, a: Layer, b: Layer

@@ -213,8 +213,10 @@ def model_markdown(analysis: Analysis, name: str) -> str:
     yes_no = {True: "yes", False: "no"}
     lines = [header, ""]
     if model.algebra is not None:
-        operands = ", ".join(model.algebra.operands)
-        lines += [f"- {model.algebra.operation}({operands}): p(x) = {operands}(x)^2 / Z, "
+        operands = model.algebra.operands
+        density = (f"{operands[0]}(x)^2" if model.algebra.operation == "square"
+                   else " ".join(f"{name}(x)" for name in operands))
+        lines += [f"- {model.algebra.operation}({', '.join(operands)}): p(x) = {density} / Z, "
                   "normalised exactly",
                   f"- Z: {len(model.algebra.plan.nodes):,} Gram matrices, the largest "
                   f"{max(n.rows for n in model.algebra.plan.nodes)} x "

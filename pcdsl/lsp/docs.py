@@ -22,6 +22,10 @@ OPERATIONS = {  # the circuit algebra (syntax/typed.py OPERATIONS), docs/algebra
               "p(x) = c(x)^2 / Z of a model `c` of this file, whose weights may be negative "
               "(`weights = none(...)`); Z is computed exactly. Needs a structured-decomposable "
               "`MODEL` (`quad_tree`, not `quad_graph`).",
+    "multiply": "**multiply**: operation\n\n`model NAME = multiply(A, B)`: the product "
+                "p(x) = a(x) b(x) / Z of two models of this file over the same data, with "
+                "non-negative weights; Z is computed exactly. Needs compatible models: split "
+                "the same way wherever they share a scope (the same region graph).",
 }
 VARIABLE_DOC = ("`x[i]`: variable `i` of the data (0-based; images are flattened in channel, "
                 "row, column order).")

@@ -15,6 +15,7 @@ from pcdsl.syntax import ast
 from pcdsl.syntax.parser import LARGEST_INTEGER
 from pcdsl.syntax.schema import (
     CATEGORY_NAMES,
+    INPUT_INITIALISERS,
     NON_NEGATIVE,
     REQUIRED,
     SETTINGS,
@@ -535,7 +536,10 @@ class Checker:
                     inputs.span_of("logits") or span, "remove one of them"))
             if inputs["probs"] is None and inputs["logits"] is None:
                 activation = "softmax" if inputs.kind == "categorical" else "sigmoid"
-                default = KindValue(activation, (("init", weights["init"]),), None)
+                init = weights["init"]
+                if inputs.kind in INPUT_INITIALISERS:  # e.g. binomial: spread over (0, 1)
+                    init = KindValue(*INPUT_INITIALISERS[inputs.kind], None)
+                default = KindValue(activation, (("init", init),), None)
                 inputs = inputs.with_option("probs", default)
         return inputs
 
@@ -774,6 +778,11 @@ def _hyphenated_name(expr: ast.Expr) -> str | None:
     return None
 
 
+def _usage(operation: str) -> str:
+    """How an operation is written: ``square(MODEL)``, ``multiply(MODEL, MODEL)``."""
+    return f"{operation}({', '.join(['MODEL'] * OPERATIONS[operation])})"
+
+
 def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
     """Check every ``model NAME = operation(...)`` of a parsed file: a known operation, its
     number of operands, each the name of a model of the file declared with a body, and a
@@ -798,10 +807,10 @@ def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
             value = argument.value
             if argument.name is not None:
                 found.append(error("syntax", f"'{operation}' takes models, not named options",
-                                   argument.span, f"write '{operation}(MODEL)'"))
+                                   argument.span, f"write '{_usage(operation)}'"))
             elif not isinstance(value, ast.Name):
                 found.append(E.wrong_type("the name of a model", "an expression", value.span,
-                                          f"write '{operation}(MODEL)'"))
+                                          f"write '{_usage(operation)}'"))
             elif value.identifier.name in made and value.identifier.name not in bodies:
                 found.append(error("unsupported", f"'{operation}' of '{value.identifier.name}', "
                                    "which is itself made by an operation, is not supported",
@@ -814,7 +823,7 @@ def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
             count = OPERATIONS[operation]
             found.append(error("arity", f"'{operation}' takes {count} model{'s' if count != 1 else ''}"
                                f", found {len(call.arguments)}", call.span,
-                               f"write '{operation}(MODEL)'"))
+                               f"write '{_usage(operation)}'"))
         elif len(operands) == OPERATIONS[operation]:
             checked.append(AlgebraSpec(name, operation, tuple(operands), decl.span, call.span))
     if found:

@@ -111,7 +111,7 @@ class AlgebraSpec:
 
 
 # The operations of the circuit algebra, with the number of models each takes.
-OPERATIONS = {"square": 1}
+OPERATIONS = {"square": 1, "multiply": 2}
 
 
 @dataclass(frozen=True)

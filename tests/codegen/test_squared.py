@@ -1,5 +1,6 @@
-"""Squared circuits, p(x) = c(x)^2 / Z: the generated module against brute-force enumeration
-of tiny models, with c computed by the independent evaluator of tests/reference.py."""
+"""Squared circuits, p(x) = c(x)^2 / Z, and products of circuits, p(x) = a(x) b(x) / Z: the
+generated module against brute-force enumeration of tiny models, with c (or a b) computed by
+the independent evaluator of tests/reference.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pcdsl.driver import compile_source, emit_python, square_model
+from pcdsl.driver import compile_source, emit_python
 from pcdsl.runtime.loading import load_generated
 from tests.reference import all_states, reference_log_likelihood
 
@@ -22,6 +23,23 @@ model base {{
   weights = none(init = normal(mean = 0.0, std = 0.7))
   {extra}
 }}
+model made = square(base)
+"""
+FACTORS = """
+model a {{
+  data    = {data}
+  regions = {regions}
+  inputs  = {inputs[0]}
+  layers  = {layers[0]}
+}}
+model b {{
+  data    = {data}
+  regions = {regions}
+  inputs  = {inputs[1]}
+  layers  = {layers[1]}
+  seed    = 7
+}}
+model made = multiply(a, b)
 """
 IMAGE = "image(channels = 1, height = 2, width = 2, values = 3)"
 
@@ -39,32 +57,55 @@ CONFIGS = {
     "two-channels": ("image(channels = 2, height = 1, width = 2, values = 2)",
                      "quad_tree(splits = 2)", "categorical(units = 2)", "cp(units = 2)", ""),
 }
+# Products: two models with the same region graph, their layers and units free to differ.
+PRODUCTS = {
+    "cp-times-cp_t": (IMAGE, "quad_tree(splits = 4)", ("categorical(units = 2)", "categorical(units = 3)"),
+                      ("cp(units = 3)", "cp_t(units = 3)")),
+    "tucker-times-tucker": (IMAGE, "quad_tree(splits = 2)", ("categorical(units = 2)",
+                                                              "binomial(units = 2)"),
+                            ("tucker(units = 2)", "tucker(units = 2)")),
+    "linear-tree-mixing": (IMAGE, "linear_tree(repetitions = 2)",
+                           ("categorical(units = 2)", "embedding(units = 2)"),
+                           ("cp(units = 2)", "cp(units = 3)")),
+}
 
 
-def build(tmp_path: Path, source: str, name: str = "squared"):
+def build(tmp_path: Path, source: str):
+    """The model 'made' of ``source`` and its generated module."""
     compiled = compile_source(source, "base.pc")
-    model = square_model(compiled.model("base"), name)
-    path = tmp_path / f"{name}.py"
+    model = compiled.model("made")
+    path = tmp_path / "made.py"
     path.write_text(emit_python(compiled, model))
     return model, load_generated(path)
 
 
-@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def source_of(config: str) -> str:
+    kind, name = config.split("/")
+    if kind == "square":
+        data, regions, inputs, layers, extra = CONFIGS[name]
+        return BASE.format(data=data, regions=regions, inputs=inputs, layers=layers, extra=extra)
+    data, regions, inputs, layers = PRODUCTS[name]
+    return FACTORS.format(data=data, regions=regions, inputs=inputs, layers=layers)
+
+
+@pytest.fixture(scope="module", params=[f"square/{c}" for c in sorted(CONFIGS)]
+                + [f"multiply/{c}" for c in sorted(PRODUCTS)])
 def squared(request, tmp_path_factory):
-    data, regions, inputs, layers, extra = CONFIGS[request.param]
-    source = BASE.format(data=data, regions=regions, inputs=inputs, layers=layers, extra=extra)
-    model, module = build(tmp_path_factory.mktemp(request.param), source)
+    """A squared or product model (``made``), its module and its circuit in float64."""
+    model, module = build(tmp_path_factory.mktemp(request.param.replace("/", "-")),
+                          source_of(request.param))
     circuit = module.Circuit().double()
     return model, module, circuit
 
 
 def enumerate_squares(model, circuit) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every state, and c(x)^2 at each (states, classes), from the naive evaluator."""
+    """Every state, and the unnormalised density at each (states, classes) from the naive
+    evaluator: c(x)^2 for a square, a(x) b(x) for a product (the circuit ends in it)."""
     states = all_states(circuit.num_variables, circuit.num_values)
     with torch.no_grad():
         values = reference_log_likelihood(model.circuit, model.folded, circuit, states, linear=True)
     values = values if values.dim() == 2 else values.unsqueeze(-1)
-    return states, values ** 2
+    return states, values ** 2 if model.algebra.operation == "square" else values
 
 
 def test_normalised_by_enumeration(squared):
@@ -73,7 +114,7 @@ def test_normalised_by_enumeration(squared):
     with torch.no_grad():
         total = circuit(states).exp().sum(dim=0)
     torch.testing.assert_close(total, torch.ones_like(total), rtol=0, atol=1e-9)
-    assert module.IS_NORMALISED and circuit.is_normalised and module.ALGEBRA == "square"
+    assert module.IS_NORMALISED and circuit.is_normalised and module.ALGEBRA == model.algebra.operation
 
 
 def test_likelihood_and_partition_match_enumeration(squared):
@@ -176,15 +217,18 @@ def test_the_sampler_draws_each_variable_from_its_exact_conditional(squared):
 
 
 def test_map_is_refused_naming_why(squared):
-    _, _, circuit = squared
+    model, _, circuit = squared
     x = torch.zeros(1, circuit.num_variables, dtype=torch.long)
-    with pytest.raises(ValueError, match="MAP is not supported for the squared circuit.*signed"):
+    why = ("squared circuit.*signed" if model.algebra.operation == "square"
+           else "product circuit.*decomposable")
+    with pytest.raises(ValueError, match=f"MAP is not supported for the {why}"):
         circuit.map_complete(x, torch.zeros(circuit.num_variables, dtype=torch.bool))
 
 
 def test_module_identity_and_em_refusal(squared):
     model, module, circuit = squared
-    assert module.MODEL_NAME == "squared" and module.BASE_MODEL == "base"
+    assert module.MODEL_NAME == "made" and module.ALGEBRA == model.algebra.operation
+    assert module.OPERANDS == (("base",) if module.ALGEBRA == "square" else ("a", "b"))
     assert isinstance(circuit, module.BaseCircuit)
     assert module.EM_RULES == {}
     from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
@@ -228,12 +272,18 @@ def test_large_image_stays_finite_without_clamping(tmp_path):
     assert all(torch.isfinite(p.grad).all() for p in circuit.parameters())
 
 
-@pytest.mark.parametrize("regions,layers", [("quad_tree(splits = 4)", "cp(units = 3)"),
-                                            ("quad_tree(splits = 2)", "tucker(units = 2)"),
-                                            ("linear_tree(repetitions = 2)", "cp(units = 2)")])
-def test_parity_with_cirkit_multiply_and_integrate(tmp_path, regions, layers):
-    """The same circuit built in libcirkit 0.3.1 with our weights copied in: its
-    integrate(multiply(c, c)) is our Z, and multiply(c, c) our c(x)^2, in float64."""
+@pytest.mark.parametrize("config", [
+    ("square", "quad_tree(splits = 4)", "cp(units = 3)"),
+    ("square", "quad_tree(splits = 2)", "tucker(units = 2)"),
+    ("square", "linear_tree(repetitions = 2)", "cp(units = 2)"),
+    # libcirkit multiplies layers of the same kinds only: cp and cp_t differ at the leaves
+    # (their product is checked by enumeration above).
+    ("multiply", "quad_tree(splits = 4)", ("cp(units = 3)", "cp(units = 2)")),
+])
+def test_parity_with_cirkit_multiply_and_integrate(tmp_path, config):
+    """The same circuits built in libcirkit 0.3.1 with our weights copied in: its
+    integrate(multiply(c, c)) (or of multiply(a, b)) is our Z, and multiply(c, c) our c(x)^2
+    (or a(x) b(x)), in float64."""
     pytest.importorskip("cirkit")
     import numpy as np
     from cirkit.pipeline import PipelineContext
@@ -246,8 +296,13 @@ def test_parity_with_cirkit_multiply_and_integrate(tmp_path, regions, layers):
     from pcdsl.ir.circuit import LayerKind
     from tests.reference import layer_weights
 
-    source = BASE.format(data=IMAGE, regions=regions, inputs="categorical(units = 2)",
-                         layers=layers, extra="")
+    operation, regions, layers = config
+    if operation == "square":
+        source = BASE.format(data=IMAGE, regions=regions, inputs="categorical(units = 2)",
+                             layers=layers, extra="")
+    else:
+        source = FACTORS.format(data=IMAGE, regions=regions, layers=layers,
+                                inputs=("categorical(units = 2)", "categorical(units = 3)"))
     model, module = build(tmp_path, source)
     circuit = module.Circuit().double()
     weights = layer_weights(model.folded, circuit)
@@ -257,7 +312,10 @@ def test_parity_with_cirkit_multiply_and_integrate(tmp_path, regions, layers):
         return Parameter.from_input(ConstantParameter(*array.shape, value=array))
 
     symbolic: dict[int, object] = {}
-    for layer in model.circuit.layers:
+    plan = model.algebra.plan
+    roots = (plan.nodes[plan.output].left, plan.nodes[plan.output].right)
+    layers_of = [layer for layer in model.circuit.layers if layer.id <= max(roots)]
+    for layer in layers_of:  # a product's own last layer (a(x) b(x)) is not cirkit's
         value = weights.get(layer.id)
         inputs = [model.circuit.layers[i] for i in layer.inputs]
         if layer.kind is LayerKind.CATEGORICAL:
@@ -274,10 +332,14 @@ def test_parity_with_cirkit_multiply_and_integrate(tmp_path, regions, layers):
         else:
             assert layer.kind is LayerKind.KRONECKER
             symbolic[layer.id] = KroneckerLayer(inputs[0].num_units, len(inputs))
-    in_layers = {symbolic[layer.id]: [symbolic[i] for i in layer.inputs]
-                 for layer in model.circuit.layers}
-    c = SymbolicCircuit(list(symbolic.values()), in_layers, [symbolic[model.circuit.output]])
-    square = functional.multiply(c, c)
+    def circuit_under(root: int) -> SymbolicCircuit:
+        # A product's right factor has the layer ids after the left one's.
+        ids = [layer.id for layer in layers_of
+               if (layer.id <= roots[0]) == (root == roots[0]) or roots[0] == roots[1]]
+        in_layers = {symbolic[i]: [symbolic[j] for j in model.circuit.layers[i].inputs] for i in ids}
+        return SymbolicCircuit([symbolic[i] for i in ids], in_layers, [symbolic[root]])
+
+    square = functional.multiply(circuit_under(roots[0]), circuit_under(roots[1]))
     context = PipelineContext(backend="torch", semiring="sum-product", fold=True, optimize=False)
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)

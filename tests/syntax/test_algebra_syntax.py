@@ -123,3 +123,64 @@ def test_hover_shows_size_and_properties_and_definition_finds_the_base():
     assert text.startswith("**model base**")
     where = definition(analysis, Point(8, 25))
     assert (where.line, where.column) == (1, 7)
+
+
+TWO = """model a {{
+  data    = image(channels = 1, height = 2, width = 2, values = 2)
+  regions = quad_tree(splits = 4)
+  inputs  = categorical(units = 2)
+  layers  = cp(units = 2)
+}}
+
+model b {{
+  data    = {data}
+  regions = {regions}
+  inputs  = categorical(units = 3)
+  layers  = {layers}
+  {weights}
+}}
+
+model joint = multiply(a, b)
+"""
+
+
+def two(data: str = "image(channels = 1, height = 2, width = 2, values = 2)",
+        regions: str = "quad_tree(splits = 4)", layers: str = "cp_t(units = 3)",
+        weights: str = "") -> str:
+    return TWO.format(data=data, regions=regions, layers=layers, weights=weights)
+
+
+def test_multiply_compiles_to_a_normalised_product(tmp_path):
+    compiled = compile_source(two(), "spec.pc")
+    joint = compiled.model("joint")
+    assert joint.algebra is not None and joint.algebra.operands == ("a", "b")
+    assert joint.circuit.num_parameters == (compiled.model("a").circuit.num_parameters
+                                            + compiled.model("b").circuit.num_parameters)
+    path = tmp_path / "joint.py"
+    path.write_text(emit_python(compiled, joint))
+    module = load_generated(path)
+    assert module.ALGEBRA == "multiply" and module.OPERANDS == ("a", "b")
+    with torch.no_grad():
+        total = module.Circuit().double()(all_states(4, 2)).exp().sum()
+    assert abs(float(total) - 1) < 1e-9
+    text, _ = hover(analyse(two(), "spec.pc"), Point(15, 8))  # on 'joint'
+    assert "multiply(a, b): p(x) = a(x) b(x) / Z" in text
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({"regions": "quad_tree(splits = 2)"}, "multiply(a, b) needs compatible circuits"),
+    ({"weights": "weights = none(init = normal(mean = 0.0, std = 0.5))"},
+     "needs non-negative weights (a product of signed circuits can be negative), and 'b'"),
+    ({"data": "image(channels = 1, height = 2, width = 2, values = 3)"},
+     "needs two models over the same data"),
+])
+def test_multiply_preconditions_are_located(arguments, message):
+    (found,) = errors_of(two(**arguments))
+    assert found.code == "not-compatible" and message in found.message
+    assert (found.span.line, found.span.column) == (16, 15)
+
+
+def test_multiply_takes_two_models():
+    (found,) = errors_of(two().replace("multiply(a, b)", "multiply(a)"))
+    assert found.code == "arity" and "'multiply' takes 2 models, found 1" in found.message
+    assert found.hint == "write 'multiply(MODEL, MODEL)'"
