@@ -410,9 +410,12 @@ def run_eval(args: argparse.Namespace) -> int:
     except TrainingError as exc:
         return error(str(exc))
     if args.compile:
-        import torch
+        from pcdsl.runtime.compiling import CompileUnavailable, compile_circuit
 
-        circuit = torch.compile(circuit)
+        try:
+            circuit = compile_circuit(circuit)
+        except CompileUnavailable as exc:
+            return error(f"--compile: {exc}")
     avg, bpd, accuracy = evaluate(circuit, split, args.batch_size, device)
     facts = {"checkpoint": args.checkpoint, "dataset": dataset, "split": args.split,
              "images": len(split), "avg_ll": avg, "bpd": bpd}

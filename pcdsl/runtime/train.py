@@ -442,6 +442,7 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
     test_split = test_split.first(config.test_limit)
     check_split(circuit, train_split)
     check_split(circuit, test_split)
+    circuit.check_values = False  # check_split did it once for every image: no host read a step
 
     model: nn.Module = circuit
     if config.optimizer == "adam":
@@ -476,8 +477,8 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                                 f"{exc.strerror or exc}") from None
 
     if config.compile in ("train", "all"):
-        model = torch.compile(model)
-    evaluated = torch.compile(circuit) if config.compile in ("eval", "all") else circuit
+        model = _compiled(model, fullgraph=ranks.world == 1)  # DDP's hooks break graphs
+    evaluated = _compiled(circuit) if config.compile in ("eval", "all") else circuit
 
     per_rank = max(1, config.batch_size // ranks.world)
     if config.batch_size % ranks.world:
@@ -558,7 +559,17 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
         except OSError as exc:
             raise TrainingError(f"cannot write {out / 'samples.png'}: {exc.strerror or exc}; "
                                 f"the run's checkpoint and metrics are written") from None
+    circuit.check_values = True  # the circuit handed back checks what its callers give it
     return TrainResult(circuit, history)
+
+
+def _compiled(module: nn.Module, fullgraph: bool = True) -> nn.Module:
+    from pcdsl.runtime.compiling import CompileUnavailable, compile_circuit
+
+    try:
+        return compile_circuit(module, fullgraph=fullgraph)
+    except CompileUnavailable as exc:
+        raise TrainingError(f"--compile: {exc}") from None
 
 
 def _patience_ran_out(history: list[EpochMetrics], patience: int | None) -> bool:

@@ -604,7 +604,7 @@ def test_input_parameterisations_default_to_the_weights_initialiser():
     assert spec.inputs.source() == ("categorical(units = 64, probs = softmax(init = "
                                     "uniform(a = -1.0, b = 1.0)))")
     binomial = the_model(model(IMAGE, "inputs = binomial")).inputs["probs"]
-    assert binomial.kind == "sigmoid" and binomial["init"].kind == "normal"
+    assert binomial.kind == "sigmoid" and binomial["init"].kind == "spaced"
     logits = the_model(model(IMAGE, "inputs = categorical(logits = none)")).inputs
     assert logits["probs"] is None and logits["logits"].kind == "none"
     gaussian = the_model(model("data = image(height = 2, width = 2, domain = real)",
