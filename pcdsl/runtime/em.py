@@ -58,6 +58,12 @@ def _rules(circuit: nn.Module) -> dict[str, str]:
     unknown = sorted(set(rules.values()) - set(RULES))
     if unknown:
         raise EMNotSupported(f"the circuit's EM_RULES name unknown rules {unknown}")
+    if getattr(module, "ALGEBRA", None):
+        operands = ", ".join(getattr(module, "OPERANDS", ()))
+        raise EMNotSupported(
+            f"{type(circuit).__module__} is {module.ALGEBRA}({operands}): its normaliser Z "
+            "couples every weight, and EM's updates assume every sum is a distribution of its "
+            "inputs: use --optimizer adam")
     if getattr(module, "IS_NORMALISED", True) is False:
         raise EMNotSupported(
             f"{type(circuit).__module__} is not normalised (some weights are not softmax-"

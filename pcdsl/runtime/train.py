@@ -553,7 +553,13 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
         where = f" ({out / BEST_NAME})" if out is not None else ""
         log(f"best validation bpd {best.valid_bpd:.4f} at epoch {best.epoch}{where}: "
             f"test bpd {best.test_bpd:.4f}")
-    if out is not None and ranks.main and config.samples > 0:
+    algebra = getattr(sys.modules.get(type(circuit).__module__), "ALGEBRA", None)
+    if out is not None and ranks.main and config.samples > 0 and algebra:
+        # A squared or product model samples autoregressively, one Gram pass per variable
+        # (minutes for 28x28), and not at all over real values: no picture by default.
+        log(f"no samples.png: a {algebra} model samples one variable at a time"
+            + ("" if _is_real(circuit) else "; draw them with 'pcc sample'"))
+    elif out is not None and ranks.main and config.samples > 0:
         try:
             _write_samples(out / "samples.png", circuit, config.samples, seed)
         except OSError as exc:
