@@ -61,7 +61,8 @@ def _rules(circuit: nn.Module) -> dict[str, str]:
     if getattr(module, "ALGEBRA", None):
         operands = ", ".join(getattr(module, "OPERANDS", ()))
         raise EMNotSupported(
-            f"{type(circuit).__module__} is {module.ALGEBRA}({operands}): its normaliser Z "
+            f"the model '{getattr(module, 'MODEL_NAME', '?')}' is {module.ALGEBRA}({operands}): "
+            "its normaliser Z "
             "couples every weight, and EM's updates assume every sum is a distribution of its "
             "inputs: use --optimizer adam")
     if getattr(module, "IS_NORMALISED", True) is False:
