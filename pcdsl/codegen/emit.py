@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from pcdsl import __version__
 from pcdsl.ir.circuit import LayerKind, Weight
@@ -38,6 +39,16 @@ class _Buffer:
     name: str
     constant: str
     shape: str
+    coded: bool = False  # the constant holds runs for _expand, not the values
+
+    @property
+    def statement(self) -> str:
+        """The line (or two) of ``__init__`` registering the buffer."""
+        values = f"_expand({self.constant})" if self.coded else self.constant
+        call = f'self.register_buffer("{self.name}", _index({values}, {self.shape})'
+        if 8 + len(call) + len(", persistent=False)") <= _LINE_WIDTH:
+            return call + ", persistent=False)"
+        return call + ",\n" + " " * 29 + "persistent=False)"
 
 
 @dataclass(frozen=True)
@@ -222,8 +233,11 @@ class _Plan:
 
     def buffer(self, name: str, values: list[int], shape: tuple[int, ...]) -> str:
         constant = f"_{name.upper()}"
-        self.constants.append(_Constant(constant, _tuple_literal(values)))
-        self.buffers.append(_Buffer(name, constant, _shape(shape)))
+        # As runs where that is shorter (tables over images), else as the values.
+        literal, runs = _tuple_literal(values), _table_runs_literal(_table_runs(values))
+        coded = len(runs) < len(literal)
+        self.constants.append(_Constant(constant, runs if coded else literal))
+        self.buffers.append(_Buffer(name, constant, _shape(shape), coded))
         return f"self.{name}"
 
     def lookup(self, source: int, positions: list[int], name: str) -> str:
@@ -491,6 +505,57 @@ def _wrapped(code: str, column: int, indent: int) -> str:
     inner = " " * (indent + 4)
     return (f"{function}(\n" + "".join(f"{inner}{a},\n" for a in arguments)
             + " " * indent + ")")
+
+
+def _table_runs(values: list[int]) -> list[tuple[int, int, int]]:
+    """``values`` (none negative) coded as runs, exactly, for the module's ``_expand``:
+    ``(start, step, count)`` is ``count`` values from ``start`` by ``step``, and
+    ``(-back, delta, count)`` repeats ``count`` values from ``back`` places earlier, plus
+    ``delta``. Index tables over images are mostly such repeats (a block of the table is
+    the one before it, shifted), so a 3x128x128 quad-graph's 570,000 entries are 180 runs.
+    Greedy: at each place the longest run of either kind, repeats tried ``back`` = 1, 2,
+    4, ... (the blocks of a quad-tree)."""
+    n = len(values)
+    if n < 2:
+        return [(v, 0, 1) for v in values]
+    v = np.asarray(values, np.int64)
+    # stretch[i]: where the run of equal steps through v[i], v[i + 1] ends (exclusive).
+    steps = np.diff(v)
+    ends = np.append(np.flatnonzero(steps[1:] != steps[:-1]) + 1, len(steps))
+    stretch = np.repeat(ends, np.diff(ends, prepend=0)) + 1
+    runs: list[tuple[int, int, int]] = []
+    i = 0
+    while i < n:
+        length = int(stretch[i]) - i if i < n - 1 else 1
+        best = (values[i], int(steps[i]) if length > 1 else 0, length)
+        back = 1
+        while back <= i:
+            count = min(back, n - i)
+            delta = values[i] - values[i - back]
+            # The second value first: most repeats that fail, fail there, cheaply.
+            if count > best[2] and values[i + 1] - values[i + 1 - back] == delta:
+                mismatch = np.flatnonzero(v[i:i + count] - v[i - back:i - back + count] != delta)
+                match = int(mismatch[0]) if len(mismatch) else count
+                if match > best[2]:
+                    best = (-back, delta, match)
+            back *= 2
+        runs.append(best)
+        i += best[2]
+    return runs
+
+
+def _table_runs_literal(runs: list[tuple[int, int, int]], indent: str = "    ") -> str:
+    """Runs for ``_expand``, wrapped to the line width, a run per item."""
+    lines: list[str] = []
+    line = indent
+    for run in runs:
+        item = f"({run[0]}, {run[1]}, {run[2]}), "
+        if len(line) + len(item) > _LINE_WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += item
+    lines.append(line.rstrip())
+    return "(\n" + "\n".join(lines) + "\n)"
 
 
 def _tuple_literal(values: list[int], indent: str = "    ") -> str:
