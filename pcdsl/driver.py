@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from pcdsl.diagnostics import CompileError, Diagnostic, Span, error
 from pcdsl.files import write_text_atomically
@@ -66,9 +65,21 @@ class CompiledFile:
                                   did_you_mean(name, [m.spec.name for m in self.models]))])
 
 
+# Specs are small text files (the largest example is under 2 kB); reading more than this
+# is a wrong file (`pcc check /dev/zero` would read until memory ran out).
+MAX_SPEC_BYTES = 16 * 2**20
+
+
 def read_spec(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise CompileError([error(
+                "io", f"cannot read {path}: it is over {MAX_SPEC_BYTES // 2**20} MiB; specs are "
+                "small text files — is it the right file?", None)])
+        # Universal newlines, as open() in text mode: \r\n and a lone \r end lines.
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CompileError([error("io", f"cannot read {path}: {reason}", None)]) from None

@@ -124,10 +124,11 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str]
 
 def sources_for(path: str) -> dict[str, str]:
     """{path: text} of a spec, or {} when it cannot be read (the diagnostic says why)."""
+    from pcdsl.driver import read_spec  # the same reader, size limit and newlines
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            return {path: handle.read()}
-    except (OSError, UnicodeDecodeError):
+        return {path: read_spec(path)}
+    except CompileError:
         return {}
 
 

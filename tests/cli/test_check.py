@@ -226,3 +226,8 @@ def test_invisible_characters_in_messages_are_shown_escaped():
     assert line == ("::error file=a\\u200db.pc,line=1,col=1,endLine=1,endColumn=1,title=file::"
                     "cannot read the tree file '\\u202ex\\u202c': \\u001b[31mno")
     assert all(c.isprintable() for c in line)
+
+
+def test_a_huge_file_is_refused_without_reading_it_all(capsys):
+    status, _, err = pcc(capsys, "check", "/dev/zero")
+    assert status == 2 and "over 16 MiB" in err and "Traceback" not in err
