@@ -458,6 +458,18 @@ class _Plan:
         return _describe_fold(fold) + " (over inputs: a table lookup)", code
 
 
+_INLINED = "# INLINED: from here on, this file is copied into every generated module.\n"
+
+
+def kernel_source(name: str) -> str:
+    """The code of ``kernels/<name>.py`` that generated modules carry: the file from its
+    ``INLINED`` marker on (its imports, which the module has already, are left out)."""
+    text = (Path(__file__).parent / "kernels" / f"{name}.py").read_text(encoding="utf-8")
+    _, marker, code = text.partition(_INLINED)
+    assert marker, f"kernels/{name}.py has no INLINED marker"
+    return code.strip("\n") + "\n"
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -759,6 +771,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     ])
     context = {
         "version": __version__,
+        "kernels": {name: kernel_source(name) for name in ("tables",)},
         "model": circuit.name,
         "spec_file_comment": spec_file_comment,
         "spec_file_literal": f'"{spec_file_comment}"',  # matches a quote-free pattern

@@ -1,14 +1,13 @@
-"""Index tables written as runs: decoded by the module's own ``_expand`` they are exactly
-the tables of the folded circuit, they make image modules short, and a spec compiles to
-the same text every time."""
+"""Index tables written as runs: decoded by ``_expand`` (kernels/tables.py, which every
+module carries verbatim) they are exactly the tables of the folded circuit, they make
+image modules short, and a spec compiles to the same text every time."""
 
 from __future__ import annotations
 
 import random
 
-import pytest
-
-from pcdsl.codegen.emit import _table_runs
+from pcdsl.codegen.emit import _table_runs, kernel_source
+from pcdsl.codegen.kernels.tables import _expand
 from pcdsl.driver import compile_source, emit_python
 
 QUAD = "model m {{ data = image(channels = 3, height = {side}, width = {side}, values = 4) }}"
@@ -22,10 +21,6 @@ def module_of(source: str) -> tuple[dict, str, object]:
     return namespace, text, compiled.models[0].folded
 
 
-@pytest.fixture(scope="module")
-def expand():
-    namespace, _, _ = module_of(QUAD.format(side=2))
-    return namespace["_expand"]
 
 
 def sequences():
@@ -49,10 +44,10 @@ def sequences():
             yield values[:n]
 
 
-def test_runs_decode_to_the_values(expand):
+def test_runs_decode_to_the_values():
     for values in sequences():
         runs = _table_runs(values)
-        assert expand(tuple(runs)) == values
+        assert _expand(tuple(runs)) == values
         assert sum(count for _, _, count in runs) == len(values)
         done = 0
         for first, _, count in runs:  # a repeat reads only values already there
@@ -66,6 +61,13 @@ def test_quad_graph_tables_are_a_few_runs_and_read_the_folds():
     module = namespace["Circuit"]()
     (inputs,) = [f for f in folded.folds if f.kind.is_input]
     assert getattr(module, f"variables_{inputs.id}").tolist() == list(inputs.variables)
+
+
+def test_the_module_carries_the_kernel_verbatim_and_imports_only_torch():
+    _, text, _ = module_of(QUAD.format(side=4))
+    assert kernel_source("tables") in text and "def _expand(" in text
+    imports = {line.split()[1] for line in text.splitlines() if line.startswith(("import ", "from "))}
+    assert imports == {"__future__", "torch"}
 
 
 def test_the_same_spec_gives_the_same_text():
