@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from collections.abc import Sequence
 
 from pcdsl import __version__
@@ -94,7 +93,7 @@ def _run_compile(args: argparse.Namespace) -> int:
 def describe(compiled, model) -> dict:
     """The facts `pcc info` reports about one compiled model."""
     circuit, folded, report = model.circuit, model.folded, model.report
-    layer_counts = Counter(layer.kind.value for layer in circuit.layers)
+    layer_counts = {kind.value: n for kind, n in circuit.kind_counts().items()}
     return {
         "model": circuit.name,
         "file": compiled.path,
