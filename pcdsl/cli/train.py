@@ -18,6 +18,7 @@ from pcdsl.cli.common import (
     EXIT_OK,
     compile_failure,
     error,
+    non_negative,
     positive,
 )
 from pcdsl.diagnostics import CompileError
@@ -86,11 +87,8 @@ def _thread_count(text: str) -> int:
 
 def _sample_count(text: str) -> int:
     """argparse type: a number of samples in 0..MAX_SAMPLES."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found '{text}'") from None
-    if not 0 <= value <= MAX_SAMPLES:
+    value = non_negative(text)
+    if value > MAX_SAMPLES:
         raise argparse.ArgumentTypeError(f"expected 0..{MAX_SAMPLES}, found {text}")
     return value
 

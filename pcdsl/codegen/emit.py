@@ -558,26 +558,20 @@ def _table_runs(values: list[int]) -> list[tuple[int, int, int]]:
 
 def _table_runs_literal(runs: list[tuple[int, int, int]], indent: str = "    ") -> str:
     """Runs for ``_expand``, wrapped to the line width, a run per item."""
-    lines: list[str] = []
-    line = indent
-    for run in runs:
-        item = f"({run[0]}, {run[1]}, {run[2]}), "
-        if len(line) + len(item) > _LINE_WIDTH and line.strip():
-            lines.append(line.rstrip())
-            line = indent
-        line += item
-    lines.append(line.rstrip())
-    return "(\n" + "\n".join(lines) + "\n)"
+    return _literal_lines([f"({a}, {b}, {c}), " for a, b, c in runs], indent)
 
 
 def _tuple_literal(values: list[int], indent: str = "    ") -> str:
     """A tuple of ints wrapped to the line width."""
-    if not values:
-        return "()"
+    return _literal_lines([f"{v}, " for v in values], indent) if values else "()"
+
+
+def _literal_lines(items: list[str], indent: str) -> str:
+    """A parenthesised literal of ``items`` (each with its trailing ", "), as many a line
+    as fit in the line width."""
     lines: list[str] = []
     line = indent
-    for v in values:
-        item = f"{v}, "
+    for item in items:
         if len(line) + len(item) > _LINE_WIDTH and line.strip():
             lines.append(line.rstrip())
             line = indent
