@@ -407,20 +407,20 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
         except runs.RunFolderError as exc:
             raise TrainingError(str(exc)) from None
     if out is None or not ranks.main:
-        return _train(module_source, config, train_split, test_split, spec, resume, overwrite,
-                      out, ranks, log, warn)
+        return _train(module_source, config, train_split, test_split, spec, resume, out,
+                      ranks, log, warn)
     try:
         with runs.locked(out):
             if overwrite and not resume:
                 runs.clear_previous(out)
-            return _train(module_source, config, train_split, test_split, spec, resume,
-                          overwrite, out, ranks, log, warn)
+            return _train(module_source, config, train_split, test_split, spec, resume, out,
+                          ranks, log, warn)
     except runs.RunFolderError as exc:
         raise TrainingError(str(exc)) from None
 
 
 def _train(module_source: str, config: TrainConfig, train_split: Split, test_split: Split,
-           spec: SpecRecord | None, resume: bool, overwrite: bool, out: Path | None,
+           spec: SpecRecord | None, resume: bool, out: Path | None,
            ranks: Ranks, log: Callable[[str], None], warn: Callable[[str], None]) -> TrainResult:
     device = torch.device(config.device)
     if device.type == "cuda" and ranks.world > 1:
