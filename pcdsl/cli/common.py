@@ -152,10 +152,9 @@ def error(message: str) -> int:
 
 def write_output(path: str, data: bytes, *, inputs: Sequence[str] = ()) -> int:
     """Write a command's output file and return its exit status; a refusal or failure is
-    one line naming the file. Nothing is left half-written: a regular file is replaced
-    atomically (``pcdsl.files.atomic_write``). An existing file that is not a regular one
-    (``/dev/null``, ``/dev/stdout``, a pipe) is written in place, not renamed over; as root a
-    rename would replace the device itself. The output may not be one of ``inputs``."""
+    one line naming the file. Nothing is left half-written: ``pcdsl.files.atomic_write``
+    replaces a regular file atomically and writes a device or pipe (``/dev/null``,
+    ``/dev/stdout``) in place. The output may not be one of ``inputs``."""
     from pcdsl.files import atomic_write
 
     try:
@@ -177,11 +176,7 @@ def write_output(path: str, data: bytes, *, inputs: Sequence[str] = ()) -> int:
         if not os.path.isdir(folder):
             return error(f"cannot write {path}: there is no folder {folder}")
     try:
-        if found is not None and not stat.S_ISREG(found.st_mode):
-            with open(path, "wb") as handle:
-                handle.write(data)
-        else:
-            atomic_write(path, lambda handle: handle.write(data))
+        atomic_write(path, lambda handle: handle.write(data))
     except OSError as exc:
         return error(f"cannot write {path}: {exc.strerror or exc}")
     return EXIT_OK
