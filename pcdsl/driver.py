@@ -8,12 +8,11 @@ than Python's recursion limit into a diagnostic.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from pcdsl.diagnostics import CompileError, Diagnostic, Span, error
-from pcdsl.files import write_text_atomically
+from pcdsl.files import text_sha256
 from pcdsl.ir.algebra import (
     Algebra,
     gram_plan,
@@ -135,9 +134,7 @@ def compile_source(source: str, path: str, *, fold: bool = True,
             errors.extend(exc.diagnostics)
     if errors:
         raise CompileError(errors + warnings)
-    # surrogatepass: text from an editor (the language server) may hold a lone surrogate,
-    # which has no UTF-8 form; it still gets a digest rather than an exception.
-    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = text_sha256(source)
     return CompiledFile(path, source, digest, tuple(models), tuple(warnings))
 
 
@@ -208,12 +205,6 @@ def emit_python(compiled: CompiledFile, model: CompiledModel) -> str:
     from pcdsl.codegen.squared import generate_algebra
 
     return generate_algebra(text, model.algebra, model.folded)
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename,
-    so readers never see a half-written file."""
-    write_text_atomically(path, text)
 
 
 # Guards ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Atomic file writes, shared by the compiler (generated modules) and the runtime
-(checkpoints, pictures). Standard library only, so either side may import it."""
+"""Atomic file writes and the digest of a spec's text, shared by the compiler (generated
+modules, SPEC_SHA256) and the runtime (checkpoints, pictures). Standard library only, so
+either side may import it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -54,3 +56,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     """``atomic_write`` of UTF-8 text with Unix newlines."""
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def text_sha256(text: str) -> str:
+    """The SHA-256 of a text in UTF-8: a spec's digest (``SPEC_SHA256``). surrogatepass:
+    text from an editor (the language server) may hold a lone surrogate, which has no
+    UTF-8 form; it still gets a digest rather than an exception."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -83,26 +83,28 @@ def with_suggestion(message: str) -> str:
     return f"{message}; did you mean '{best}'?" if best else message
 
 
-def positive(text: str) -> int:
-    """argparse type: an integer of at least 1."""
+def integer_in(text: str, low: int, high: int | None = None, what: str = "an integer") -> int:
+    """An argparse value as an integer in ``low..high`` (no upper bound for None), or
+    ``ArgumentTypeError`` saying what was expected."""
+    expected = {0: f"{what} of at least 0", 1: f"a positive {what.removeprefix('an ')}"}.get(
+        low, f"{what} of at least {low}") if high is None else f"{what} in {low}..{high}"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, found '{text}'") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {expected}, found {value}")
     return value
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    return integer_in(text, 1)
 
 
 def non_negative(text: str) -> int:
     """argparse type: an integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 0, found '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 0, found {value}")
-    return value
+    return integer_in(text, 0)
 
 
 def seconds(text: str) -> float:

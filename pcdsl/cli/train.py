@@ -18,11 +18,11 @@ from pcdsl.cli.common import (
     EXIT_OK,
     compile_failure,
     error,
-    non_negative,
+    integer_in,
     positive,
 )
 from pcdsl.diagnostics import CompileError
-from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
+from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT
 
 
 def _number(text: str) -> float:
@@ -59,18 +59,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-SEED_LIMIT = 2**63  # as pcdsl.runtime.train.SEED_LIMIT (not imported: it imports torch)
-
-
 def _seed(text: str) -> int:
     """argparse type: a seed in 0..2**63-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, found '{text}'") from None
-    if not 0 <= value < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected a seed in 0..{SEED_LIMIT - 1}, found {text}")
-    return value
+    return integer_in(text, 0, SEED_LIMIT - 1, "an integer seed")
 
 
 MAX_SAMPLES = 4096
@@ -79,18 +70,12 @@ MAX_THREADS = 4096
 
 def _thread_count(text: str) -> int:
     """argparse type: a number of CPU threads in 1..MAX_THREADS."""
-    value = positive(text)
-    if value > MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, found {text}")
-    return value
+    return integer_in(text, 1, MAX_THREADS, "a number of threads")
 
 
 def _sample_count(text: str) -> int:
     """argparse type: a number of samples in 0..MAX_SAMPLES."""
-    value = non_negative(text)
-    if value > MAX_SAMPLES:
-        raise argparse.ArgumentTypeError(f"expected 0..{MAX_SAMPLES}, found {text}")
-    return value
+    return integer_in(text, 0, MAX_SAMPLES, "a number of samples")
 
 
 def _data_options(parser: argparse.ArgumentParser, dataset_help: str,

@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pcdsl.files import atomic_write
+from pcdsl.files import atomic_write, text_sha256
 
 FORMAT = "pcdsl-checkpoint"
 FORMAT_VERSION = 2
@@ -161,9 +161,7 @@ def _check_plain(value: Any, where: str) -> None:
 
 def spec_sha256(source: str) -> str:
     """The digest the compiler gives a spec's text (``SPEC_SHA256`` of its modules)."""
-    import hashlib
-
-    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    return text_sha256(source)
 
 
 def save_checkpoint(path: str | os.PathLike, circuit: nn.Module, spec: SpecRecord, *,

@@ -71,13 +71,12 @@ from pcdsl.runtime.curves import StepLosses, write_curves
 from pcdsl.runtime.data import Split
 from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
 from pcdsl.runtime.loading import module_from_source
-from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS
+from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT
 from pcdsl.runtime.progress import Progress, plural, track
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"  # the checkpoint of the best validation bpd (with --valid)
 METRICS_NAME = "metrics.jsonl"
-SEED_LIMIT = 2**63  # torch.manual_seed takes 64-bit seeds; numpy's order needs < 2**63
 
 
 class TrainingError(Exception):
