@@ -152,31 +152,38 @@ def error(message: str) -> int:
     return EXIT_USAGE
 
 
-def write_output(path: str, data: bytes, *, inputs: Sequence[str] = ()) -> int:
-    """Write a command's output file and return its exit status; a refusal or failure is
-    one line naming the file. Nothing is left half-written: ``pcdsl.files.atomic_write``
-    replaces a regular file atomically and writes a device or pipe (``/dev/null``,
-    ``/dev/stdout``) in place. The output may not be one of ``inputs``."""
-    from pcdsl.files import atomic_write
-
+def output_refusal(path: str, inputs: Sequence[str] = ()) -> str | None:
+    """Why a command may not write its output to ``path`` (a folder, a missing folder, one
+    of its own ``inputs``), or None; cheap, so a command can ask before its real work."""
     try:
         found = os.stat(path)
     except FileNotFoundError:
         found = None
     except OSError as exc:
-        return error(f"cannot write {path}: {exc.strerror or exc}")
-    if found is not None:
-        if stat.S_ISDIR(found.st_mode):
-            return error(f"cannot write {path}: it is a folder; name a file, e.g. -o "
-                         f"{os.path.join(path, 'FILE')}")
-        for source in inputs:
-            if os.path.exists(source) and os.path.samefile(path, source):
-                return error(f"refusing to write over {source}, which this command reads "
-                             f"(-o {path}): name another output file")
-    else:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    if found is None:
         folder = os.path.dirname(path) or "."
-        if not os.path.isdir(folder):
-            return error(f"cannot write {path}: there is no folder {folder}")
+        return None if os.path.isdir(folder) else f"cannot write {path}: there is no folder {folder}"
+    if stat.S_ISDIR(found.st_mode):
+        return (f"cannot write {path}: it is a folder; name a file, e.g. -o "
+                f"{os.path.join(path, 'FILE')}")
+    for source in inputs:
+        if os.path.exists(source) and os.path.samefile(path, source):
+            return (f"refusing to write over {source}, which this command reads (-o {path}): "
+                    "name another output file")
+    return None
+
+
+def write_output(path: str, data: bytes, *, inputs: Sequence[str] = ()) -> int:
+    """Write a command's output file and return its exit status; a refusal
+    (``output_refusal``) or failure is one line naming the file. Nothing is left
+    half-written: ``pcdsl.files.atomic_write`` replaces a regular file atomically and
+    writes a device or pipe (``/dev/null``, ``/dev/stdout``) in place."""
+    from pcdsl.files import atomic_write
+
+    refusal = output_refusal(path, inputs)
+    if refusal:
+        return error(refusal)
     try:
         atomic_write(path, lambda handle: handle.write(data))
     except OSError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from pcdsl.cli.common import EXIT_CODES_HELP, EXIT_OK, error, positive
+from pcdsl.cli.common import EXIT_CODES_HELP, EXIT_OK, error, output_refusal, positive
 from pcdsl.runtime.data import DATASETS
 
 
@@ -88,12 +88,7 @@ def _output_refusal(path: str) -> str | None:
         picture_format(path)
     except ValueError as exc:
         return f"-o: {exc}"
-    folder = os.path.dirname(path) or "."
-    if os.path.isdir(path):
-        return f"-o {path} is a folder: name a picture file"
-    if not os.path.isdir(folder):
-        return f"-o {path}: the folder {folder} does not exist"
-    return None
+    return output_refusal(path)
 
 
 def _write_picture(path: str, image) -> int:

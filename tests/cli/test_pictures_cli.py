@@ -186,7 +186,7 @@ def test_inpaint_on_synthetic_data(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("name, expected", [("s.gif", "cannot tell the picture format"),
-                                            ("nowhere/s.png", "does not exist")])
+                                            ("nowhere/s.png", "there is no folder nowhere")])
 def test_a_bad_output_is_refused_before_the_checkpoint_is_read(capsys, tmp_path, name, expected):
     status, _, err = pcc(capsys, "sample", "missing.pt", "-o", name)
     assert status == 2 and expected in err and "missing.pt" not in err
