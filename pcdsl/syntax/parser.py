@@ -11,7 +11,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from pcdsl.diagnostics import CompileError, Span, closest, error
 from pcdsl.syntax import ast
-from pcdsl.syntax.grammar import grammar_text, lark_parser
+from pcdsl.syntax.grammar import build_parser, lark_parser, load_parser
 
 KEYWORDS = ("const", "model", "structure", "region")
 
@@ -316,8 +316,11 @@ def _collect_comment(token: Token) -> Token:
 @functools.cache
 def _commenting_parser(keep_all_tokens: bool) -> Lark:
     # Same grammar and parser as `lark_parser()`, so it accepts exactly the same texts.
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
-                keep_all_tokens=keep_all_tokens, lexer_callbacks={"COMMENT": _collect_comment})
+    # Lark cannot change keep_all_tokens on shipped tables: that variant is built.
+    callbacks = {"COMMENT": _collect_comment}
+    if keep_all_tokens:
+        return build_parser(keep_all_tokens=True, lexer_callbacks=callbacks)
+    return load_parser(lexer_callbacks=callbacks)
 
 
 def _parse_collecting(text: str, path: str, keep_all_tokens: bool) -> tuple[Tree, tuple[ast.Comment, ...]]:

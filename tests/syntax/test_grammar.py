@@ -1,0 +1,87 @@
+"""The shipped LALR tables against a parser built from the grammar itself."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from lark import Lark, Tree
+from lark.exceptions import UnexpectedInput
+
+from pcdsl.syntax import grammar, parse_tables
+from tests.fuzz.harness import any_spec, seed_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = tuple(p.read_text(encoding="utf-8") for p in sorted((ROOT / "examples").rglob("*.pc"))) + seed_specs()
+
+
+REFERENCE = grammar.build_parser()  # built from the grammar: what the tables must match
+SHIPPED = grammar.load_parser()
+
+
+def _outcome(parser: Lark, text: str) -> object:
+    """What a parser makes of a text: its tree, or where and why it fails."""
+    try:
+        return parser.parse(text)
+    except UnexpectedInput as exc:
+        expected = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ()
+        return type(exc).__name__, exc.line, exc.column, sorted(expected)
+
+
+def test_the_tables_are_those_of_the_grammar() -> None:
+    # Fails after a grammar edit until `python scripts/write_parse_tables.py` is run.
+    assert parse_tables.GRAMMAR_SHA256 == grammar.grammar_sha256()
+
+
+def test_the_shipped_tables_are_used_with_their_lark_version() -> None:
+    import lark
+
+    if parse_tables.LARK_VERSION != lark.__version__:
+        assert grammar.shipped_tables() is None
+    else:
+        assert grammar.shipped_tables() is not None
+
+
+def test_every_spec_parses_the_same() -> None:
+    assert len(SPECS) > 10
+    for text in SPECS:
+        assert _outcome(SHIPPED, text) == _outcome(REFERENCE, text), text
+    assert isinstance(_outcome(SHIPPED, (ROOT / "examples" / "mnist.pc").read_text()), Tree)
+
+
+def test_broken_specs_fail_at_the_same_place_for_the_same_reason() -> None:
+    rng = random.Random(0)
+    pieces = ["{", "}", "(", ")", "=", ",", "model", "const", "1", '"x"', "-", "*", "|", "\n"]
+    failures = 0
+    for text in SPECS:
+        for _ in range(8):
+            at = rng.randrange(len(text) + 1)
+            cut = rng.randrange(4)
+            broken = text[:at] + rng.choice(pieces) + text[at + cut:]
+            outcome = _outcome(SHIPPED, broken)
+            assert outcome == _outcome(REFERENCE, broken), broken
+            failures += not isinstance(outcome, Tree)
+    assert failures > 50  # the mutations do exercise the error paths
+
+
+def test_stale_tables_fall_back_to_the_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse_tables, "GRAMMAR_SHA256", "0" * 64)
+    assert grammar.shipped_tables() is None
+    text = (ROOT / "examples" / "mnist.pc").read_text(encoding="utf-8")
+    assert grammar.load_parser().parse(text) == REFERENCE.parse(text)
+
+
+def test_regenerated_tables_parse_the_same() -> None:
+    namespace: dict = {}
+    exec(compile(grammar.tables_source(), "parse_tables.py", "exec"), namespace)  # our own output
+    parser = Lark._load_from_dict(namespace["DATA"], namespace["MEMO"])
+    for text in SPECS:
+        assert _outcome(parser, text) == _outcome(REFERENCE, text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_spec())
+def test_fuzzed_specs_parse_the_same(text: str) -> None:
+    assert _outcome(SHIPPED, text) == _outcome(REFERENCE, text)
