@@ -20,5 +20,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     || { echo "installation failed" >&2; exit 1; }
   echo "$WANT" > "$STAMP"
 fi
+# A wheel install compiles the package's bytecode; an editable one leaves it to the first
+# import, which never writes it where PYTHONDONTWRITEBYTECODE is set (as on these machines):
+# every pcc run would then recompile pcdsl's sources, about 0.1 s. Up to date, this is a
+# check of timestamps.
+"$VENV/bin/python" -m compileall -q "$ROOT/pcdsl" >/dev/null
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"
