@@ -17,6 +17,7 @@ import jinja2
 import numpy as np
 
 from pcdsl import __version__
+from pcdsl.codegen.inline import inline_kernels
 from pcdsl.ir.circuit import LayerKind, Weight
 from pcdsl.passes.fold import Fold, FoldedCircuit, Gather
 from pcdsl.passes.structure import StructureReport
@@ -458,18 +459,6 @@ class _Plan:
         return _describe_fold(fold) + " (over inputs: a table lookup)", code
 
 
-_INLINED = "# INLINED: from here on, this file is copied into every generated module.\n"
-
-
-def kernel_source(name: str) -> str:
-    """The code of ``kernels/<name>.py`` that generated modules carry: the file from its
-    ``INLINED`` marker on (its imports, which the module has already, are left out)."""
-    text = (Path(__file__).parent / "kernels" / f"{name}.py").read_text(encoding="utf-8")
-    _, marker, code = text.partition(_INLINED)
-    assert marker, f"kernels/{name}.py has no INLINED marker"
-    return code.strip("\n") + "\n"
-
-
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -765,7 +754,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
     ])
     context = {
         "version": __version__,
-        "kernels": {name: kernel_source(name) for name in ("tables",)},
+        "kernels": KERNELS_GO_HERE,
         "model": circuit.name,
         "spec_file_comment": spec_file_comment,
         "spec_file_literal": f'"{spec_file_comment}"',  # matches a quote-free pattern
@@ -812,6 +801,13 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
         "fold_sizes": _tuple_literal([f.size for f in folded.folds]),
         "input_folds": "{" + ", ".join(f'{f.id}: "{_parameter_name(f)}"' for f in folded.folds
                                       if f.kind.is_input) + "}",
+        "input_kernels": _dict_literal([
+            f"{f.id}: {'_GaussianInputs' if f.kind is LayerKind.GAUSSIAN else '_TableInputs'}"
+            for f in folded.folds if f.kind.is_input], len("_INPUT_KERNELS = ")),
+        "max_steps": _kind_table(folded, "_max_", lambda kind: not kind.is_input,
+                                 len("_MAX_STEPS = ")),
+        "sum_choices": _kind_table(folded, "_choose_", lambda kind: kind.is_sum,
+                                   len("_SUM_CHOICES = ")),
         "input_kinds": "{" + ", ".join(f'{f.id}: "{f.kind.value}"' for f in folded.folds
                                       if f.kind.is_input) + "}",
         "downward": [f'({f.id}, "{f.kind.value}", '
@@ -824,4 +820,32 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
                          else f"(n, {circuit.num_variables})"),
         "constants": plan.constants,
     }
-    return _environment().get_template("circuit.py.j2").render(**context)
+    return with_kernels(_environment().get_template("circuit.py.j2").render(**context))
+
+
+# The line of a rendered template where the kernels it uses go (see ``with_kernels``).
+KERNELS_GO_HERE = "# pcc: the kernels go here"
+
+
+def with_kernels(layout: str, provided: frozenset[str] = frozenset()) -> str:
+    """``layout`` with the kernels it uses (not those ``provided``) in place of its
+    ``KERNELS_GO_HERE`` line."""
+    line = KERNELS_GO_HERE + "\n"
+    assert layout.count(line) == 1, "a template must have one line for its kernels"
+    return layout.replace(line, inline_kernels(layout, provided))
+
+
+def _kind_table(folded: FoldedCircuit, prefix: str, wanted, column: int) -> str:
+    """``{"kind": <prefix>kind, ...}`` over the kinds of fold of the circuit that are
+    ``wanted``, in the order of LayerKind: the kernel of each kind of fold it has."""
+    kinds = {fold.kind for fold in folded.folds}
+    return _dict_literal([f'"{kind.value}": {prefix}{kind.value}' for kind in LayerKind
+                          if kind in kinds and wanted(kind)], column)
+
+
+def _dict_literal(entries: list[str], column: int) -> str:
+    """A dict of ``entries`` on one line when it fits after ``column``, else one a line."""
+    line = "{" + ", ".join(entries) + "}"
+    if column + len(line) <= _LINE_WIDTH:
+        return line
+    return "{\n" + "".join(f"    {entry},\n" for entry in entries) + "}"

@@ -7,9 +7,10 @@ of it: at compile time the parameter names (``_parameter_name``) and the express
 their values (``_activated``, ``_log_activated``); at run time the base class's
 ``_evaluate(..., keep=True)`` (every fold's signed (mantissa, log-scale) output),
 ``variables`` and ``observed_mask``, the constants ``OUTPUT_FOLD``, ``OUTPUT_POSITION``,
-``SEED``, ``NUM_VARIABLES``, ``NUM_VALUES``, ``NUM_CLASSES``, ``IMAGE_SHAPE`` and
-``_HALF_LOG_TWO_PI``, and the helpers ``_index``, ``_draw``, ``_class_index`` and
-``_binomial_log_probs``.
+``SEED``, ``NUM_VARIABLES``, ``NUM_VALUES``, ``NUM_CLASSES`` and ``IMAGE_SHAPE``. The
+kernels of the Gram pass live in ``kernels/grams.py``; those it uses that the base module
+does not carry already (``_binomial_log_probs``, ``_HALF_LOG_TWO_PI``, ...) are inlined
+after it.
 
 Folding: a Gram node's depth is one more than its deepest input (inputs at 0); nodes of
 equal depth and shape whose weights come from the same folded parameter form one step, one
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from pcdsl.codegen.emit import (
+    KERNELS_GO_HERE,
     _activated,
     _call,
     _environment,
@@ -29,7 +31,9 @@ from pcdsl.codegen.emit import (
     _parameter_name,
     _shape,
     _tuple_literal,
+    with_kernels,
 )
+from pcdsl.codegen.inline import defined_names
 from pcdsl.ir.algebra import Algebra, GramKind, GramPlan
 from pcdsl.ir.circuit import LayerKind
 from pcdsl.passes.fold import FoldedCircuit
@@ -198,6 +202,11 @@ def generate_algebra(base_module: str, algebra: Algebra, folded: FoldedCircuit) 
         "tables": [(name, _tuple_literal(list(entries)), _shape(shape))
                    for (_, entries, shape), name in tables.items()],
         "real": plan.circuit.domain == "real",
+        "kernels": KERNELS_GO_HERE,
+        # Sampling over real values is refused, so those circuits have no sampler.
+        "bases": ("_GramPass, Circuit" if plan.circuit.domain == "real"
+                  else "_GramPass, _GramSampling, Circuit"),
         "sample_rows": max(1, 2 ** 24 // sum(n.rows * n.columns for n in plan.nodes)),
     }
-    return base_module + _environment().get_template("squared.py.j2").render(**context)
+    layout = _environment().get_template("squared.py.j2").render(**context)
+    return base_module + with_kernels(layout, defined_names(base_module))

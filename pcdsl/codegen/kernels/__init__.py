@@ -1,3 +1,5 @@
 """The fixed Python of generated modules, as ordinary modules that ruff lints and tests
-import: codegen copies each one used into the module it writes (``emit.kernel_source``),
-from the ``INLINED`` marker line on, so generated modules still import only torch."""
+import, one per concern (``tables``, ``validation``, ``initialisers``, ``scales``, ``rows``,
+``inputs``, ``gaussian``, ``sums``, ``products``, ``queries``, ``grams``). Codegen copies the
+kernels a module uses, from each file's ``INLINED`` marker line on and no others, into the
+module it writes (``codegen/inline.py``), so generated modules still import only torch."""

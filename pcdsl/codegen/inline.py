@@ -1,0 +1,110 @@
+"""Inline the kernels a generated module uses, and only those.
+
+The kernels are ordinary modules under ``kernels/``. Everything after a module's
+``INLINED`` marker line is a sequence of top-level statements (functions, classes,
+constants); above the marker are its imports and stand-ins for the constants the generated
+module defines itself. ``inline_kernels(layout)`` takes the spec-dependent text of a module
+(the rendered template, Python source without its kernels) and returns the source of the
+kernels it needs: the closure of the names it reads over the names each kernel reads, in
+a fixed order (the modules in ``KERNEL_MODULES`` order, each in source order), so the same
+spec always gives the same text.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+INLINED = "# INLINED: from here on, this file is copied into every generated module.\n"
+# The order in which kernels are written into a module: a kernel module after those it uses
+# reads best, though the names are only looked up when called.
+KERNEL_MODULES = ("tables", "validation", "initialisers", "scales", "rows", "inputs", "gaussian",
+                  "sums", "products", "queries", "grams")
+_KERNELS = Path(__file__).parent / "kernels"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One top-level statement after the marker of a kernel module."""
+
+    module: str
+    defines: frozenset[str]
+    reads: frozenset[str]
+    source: str  # its text, with the comment lines just above it
+
+
+def inline_kernels(layout: str, provided: frozenset[str] = frozenset()) -> str:
+    """The source of the kernels that ``layout`` needs, separated and followed by two blank
+    lines ("" when it needs none). Names ``layout`` defines itself, and ``provided`` (those a
+    module already carries), are never inlined."""
+    return "".join(kernel.source + "\n\n\n" for kernel in needed_kernels(layout, provided))
+
+
+def needed_kernels(layout: str, provided: frozenset[str] = frozenset()) -> list[Kernel]:
+    """The kernels of the closure of the names ``layout`` reads, in inlining order."""
+    tree = ast.parse(layout)
+    known = _defined_at_top(tree) | provided
+    kernels = kernel_statements()
+    definition = {name: i for i, kernel in enumerate(kernels) for name in kernel.defines}
+    wanted: set[int] = set()
+    pending = [name for name in _names(tree) if name not in known]
+    while pending:
+        i = definition.get(pending.pop())
+        if i is None or i in wanted:
+            continue  # torch, a builtin, a local name, or a kernel already taken
+        wanted.add(i)
+        pending.extend(name for name in kernels[i].reads if name not in known)
+    return [kernels[i] for i in sorted(wanted)]
+
+
+def defined_names(source: str) -> frozenset[str]:
+    """The names the top-level statements of the module ``source`` bind."""
+    return _defined_at_top(ast.parse(source))
+
+
+@functools.cache
+def kernel_statements() -> tuple[Kernel, ...]:
+    """Every kernel of every kernel module, in inlining order; each name defined once."""
+    kernels: list[Kernel] = []
+    for module in KERNEL_MODULES:
+        text = (_KERNELS / f"{module}.py").read_text(encoding="utf-8")
+        head, marker, code = text.partition(INLINED)
+        assert marker, f"kernels/{module}.py has no INLINED marker"
+        lines = code.splitlines()
+        tree = ast.parse(code)
+        starts = [_first_line(statement) for statement in tree.body]
+        for statement, start in zip(tree.body, starts):
+            while start > 1 and lines[start - 2].startswith("#"):
+                start -= 1  # the comment that introduces the statement
+            source = "\n".join(lines[start - 1:statement.end_lineno])
+            kernels.append(Kernel(module, _defined_at_top(ast.Module([statement], [])),
+                                  frozenset(_names(statement)), source))
+    names = [name for kernel in kernels for name in kernel.defines]
+    assert len(names) == len(set(names)), "a kernel name is defined twice"
+    return tuple(kernels)
+
+
+def _first_line(statement: ast.stmt) -> int:
+    decorators = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(d.lineno for d in decorators)])
+
+
+def _defined_at_top(tree: ast.Module) -> frozenset[str]:
+    """Names bound by the top-level statements of ``tree``."""
+    names: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in statement.names)
+    return frozenset(names)
+
+
+def _names(tree: ast.AST) -> set[str]:
+    """Every name ``tree`` reads."""
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
