@@ -825,14 +825,18 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
 
 # The line of a rendered template where the kernels it uses go (see ``with_kernels``).
 KERNELS_GO_HERE = "# pcc: the kernels go here"
+# The heading of a template's index tables, its last part: literals, which read no kernel.
+_INDEX_TABLES = "\n# Index tables "
 
 
 def with_kernels(layout: str, provided: frozenset[str] = frozenset()) -> str:
     """``layout`` with the kernels it uses (not those ``provided``) in place of its
-    ``KERNELS_GO_HERE`` line."""
+    ``KERNELS_GO_HERE`` line. The names it uses are read from the code above its index
+    tables: parsing those literals would cost more than the rest of codegen."""
     line = KERNELS_GO_HERE + "\n"
     assert layout.count(line) == 1, "a template must have one line for its kernels"
-    return layout.replace(line, inline_kernels(layout, provided))
+    code = layout.partition(_INDEX_TABLES)[0]
+    return layout.replace(line, inline_kernels(code, provided))
 
 
 def _kind_table(folded: FoldedCircuit, prefix: str, wanted, column: int) -> str:

@@ -12,9 +12,12 @@ from pcdsl.codegen.kernels.inputs import _lookup
 from pcdsl.codegen.kernels.products import _hadamard, _kronecker
 from pcdsl.codegen.kernels.scales import _renormalise
 from pcdsl.codegen.kernels.sums import _aligned
+from pcdsl.codegen.kernels.validation import _class_index, _generator, _tensor
 
 # The generated module defines its own (these serve tests): see the constants it writes.
+NUM_VARIABLES = 1
 NUM_VALUES = 2
+IMAGE_INPUT_SHAPES: tuple[tuple[int, ...], ...] = ()
 _STRIDE = 3
 SIGNED_WEIGHTS: tuple[str, ...] = ()
 OUTPUT_FOLD = 0
@@ -180,9 +183,80 @@ _DISCARDED = _Discarded()
 
 
 class _Queries:
-    """The passes of sampling and MAP over a generated ``Circuit``: its index tables
-    ``child_folds_<fold>`` and ``child_rows_<fold>`` (which fold and row each input slot of a
-    fold reads), ``variables_<fold>`` of its input folds, and ``normalised``/``_evaluate``."""
+    """The queries of a generated ``Circuit`` that do not depend on its spec: masks,
+    marginals and conditionals, conditional sampling and MAP, and the passes behind them.
+    They read the circuit's ``_evaluate``, ``normalised``, ``variables`` and ``_batch``, and
+    its index tables ``child_folds_<fold>`` and ``child_rows_<fold>`` (which fold and row
+    each input slot of a fold reads) and ``variables_<fold>`` of its input folds."""
+
+    def observed_mask(self, observed: Tensor, batch: int) -> Tensor:
+        """Validate an observation mask, (D,) or (B, D) or image-shaped, as (B, D) bool."""
+        observed = _tensor(observed, "observed")
+        if observed.dtype != torch.bool:
+            raise TypeError(f"expected a bool mask of observed variables, found {observed.dtype}")
+        shape = tuple(observed.shape)
+        for image in IMAGE_INPUT_SHAPES:
+            if shape[len(shape) - len(image):] == image and len(shape) - len(image) <= 1:
+                observed = observed.reshape(*shape[:len(shape) - len(image)], NUM_VARIABLES)
+                break
+        if observed.shape == (NUM_VARIABLES,):
+            return observed.expand(batch, NUM_VARIABLES)
+        if observed.shape == (batch, NUM_VARIABLES):
+            return observed
+        raise ValueError(f"expected a mask of shape ({NUM_VARIABLES},) or ({batch}, "
+                         f"{NUM_VARIABLES}), found {tuple(observed.shape)}")
+
+    def log_marginal(self, x: Tensor, observed: Tensor) -> Tensor:
+        """ln p(x_observed) of each row, every unobserved variable integrated out exactly.
+
+        ``observed`` is a bool mask of shape (D,) or (B, D) (or image-shaped); the values of
+        ``x`` at unobserved variables are ignored. With every variable observed this is
+        ``forward(x)``; with none, 0 (up to rounding)."""
+        x = self._batch(x)
+        mask = self.observed_mask(observed, x.shape[0]).to(x.device)
+        return self._evaluate(self.variables(x, mask), mask)
+
+    def log_conditional(self, x: Tensor, query: Tensor, evidence: Tensor) -> Tensor:
+        """ln p(x_query | x_evidence) of each row, for disjoint bool masks."""
+        x = self._batch(x)
+        query = self.observed_mask(query, x.shape[0]).to(x.device)
+        evidence = self.observed_mask(evidence, x.shape[0]).to(x.device)
+        if bool((query & evidence).any()):
+            raise ValueError("query and evidence must be disjoint")
+        return self.log_marginal(x, query | evidence) - self.log_marginal(x, evidence)
+
+    @torch.no_grad()
+    def sample_conditional(self, x: Tensor, observed: Tensor,
+                           generator: torch.Generator | None = None,
+                           class_index: int = 0) -> Tensor:
+        """Exact samples of the unobserved variables given the observed ones (inpainting):
+        the observed values are kept, the others drawn from p(x_unobserved | x_observed)
+        under class ``class_index``. Returns the completed batch in the shape of ``x``."""
+        generator, class_index = _generator(generator), _class_index(class_index)
+        flat = self._batch(x)
+        mask = self.observed_mask(observed, flat.shape[0]).to(flat.device)
+        samples = self._sample(self.variables(flat, mask), mask, generator, class_index)
+        return samples.view(tuple(x.shape))
+
+    @torch.no_grad()
+    def map_complete(self, x: Tensor, observed: Tensor,
+                     class_index: int = 0) -> tuple[Tensor, Tensor]:
+        """Fill the unobserved variables by max-product: an upward pass in the max semiring
+        (sums take their largest weighted input), then a downward pass following the
+        argmax choices. Returns the completed batch (shaped like ``x``) and its max-product
+        value: the natural log of the largest probability of one induced tree of the
+        circuit with these values. This is the exact MAP completion for deterministic
+        circuits (at most one input of every sum is non-zero for any input) and an
+        approximation otherwise. With several classes, ``class_index`` picks the class."""
+        class_index = _class_index(class_index)
+        flat = self._batch(x)
+        mask = self.observed_mask(observed, flat.shape[0]).to(flat.device)
+        flat = self.variables(flat, mask)
+        w, outputs = self._max_product(flat, mask)
+        completion = self._descend(flat, mask, w, outputs, _argmax, True, class_index)
+        h, s = outputs[OUTPUT_FOLD]
+        value = torch.log(h[OUTPUT_POSITION, :, class_index]) + s[OUTPUT_POSITION]
+        return completion.view(tuple(x.shape)), value
 
     def _max_product(self, x: Tensor, observed: Tensor) -> tuple[dict, dict]:
         """Upward pass in the max semiring, fold by fold; unobserved inputs take the value
