@@ -23,6 +23,7 @@ from pcdsl.cli.common import (
 )
 from pcdsl.diagnostics import CompileError
 from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT
+from pcdsl.runtime.precision import PRECISIONS
 
 
 def _number(text: str) -> float:
@@ -92,6 +93,10 @@ def _data_options(parser: argparse.ArgumentParser, dataset_help: str,
                              "(needs internet; never done otherwise)")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N or auto (cuda when available; default)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="matrix products in fp32 (default), tf32 (TF32 tensor cores on "
+                             "a GPU; no change on most CPUs) or bf16 (autocast: bf16 mantissas, "
+                             "float32 log-scales); see docs/training.md")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -291,6 +296,10 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.compile in ("train", "all") and args.optimizer != "adam":
         return error(f"--compile {args.compile} needs --optimizer adam: EM's step runs the "
                      "module's upward pass itself (--compile eval compiles the evaluations)")
+    if args.precision == "bf16" and args.optimizer != "adam":
+        from pcdsl.runtime.train import BF16_NEEDS_ADAM
+
+        return error(f"--precision {BF16_NEEDS_ADAM}")
     if args.patience is not None and not args.valid:
         return error("--patience needs --valid N: early stopping watches the validation bpd")
     if args.resume and args.out and not Path(args.out, "checkpoint.pt").exists():
@@ -322,7 +331,7 @@ def _run_train(args: argparse.Namespace) -> int:
         seed=args.seed, device=device, out=out, eval_batch_size=args.eval_batch_size,
         train_limit=args.train_limit, test_limit=args.test_limit, samples=args.samples,
         valid=args.valid or 0, patience=args.patience,
-        progress=not args.no_progress, compile=args.compile)
+        progress=not args.no_progress, compile=args.compile, precision=args.precision)
     try:
         result = train(source, config, splits[0], splits[1], spec=record, resume=args.resume,
                        overwrite=args.overwrite)
@@ -399,9 +408,10 @@ def run_eval(args: argparse.Namespace) -> int:
             circuit = compile_circuit(circuit)
         except CompileUnavailable as exc:
             return error(f"--compile: {exc}")
-    avg, bpd, accuracy = evaluate(circuit, split, args.batch_size, device)
+    avg, bpd, accuracy = evaluate(circuit, split, args.batch_size, device,
+                                  precision=args.precision)
     facts = {"checkpoint": args.checkpoint, "dataset": dataset, "split": args.split,
-             "images": len(split), "avg_ll": avg, "bpd": bpd}
+             "images": len(split), "avg_ll": avg, "bpd": bpd, "precision": args.precision}
     if accuracy is not None:
         facts["accuracy"] = accuracy
     if args.json:

@@ -72,11 +72,20 @@ from pcdsl.runtime.data import Split
 from pcdsl.runtime.em import EMNotSupported, MiniBatchEM
 from pcdsl.runtime.loading import module_from_source
 from pcdsl.runtime.options import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT
+from pcdsl.runtime.precision import autocast_forward, check_precision, matmul_precision
 from pcdsl.runtime.progress import Progress, plural, track
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"  # the checkpoint of the best validation bpd (with --valid)
 METRICS_NAME = "metrics.jsonl"
+
+
+# Why EM cannot run under bf16 autocast yet: em.MiniBatchEM.expected_counts takes its
+# gradient inside the caller's context, and the generated module's fused gathers
+# (_Rows.backward) refuse a backward under autocast.
+BF16_NEEDS_ADAM = ("bf16 needs the adam optimizer: EM's E-step runs its backward pass inside "
+                   "the forward's autocast region, which the generated module does not support "
+                   "yet; train with --optimizer adam, or EM at fp32 or tf32")
 
 
 class TrainingError(Exception):
@@ -116,6 +125,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many epochs without a better validation bpd
     progress: bool = True  # on stderr: bars on a terminal, a line every few seconds elsewhere
     compile: str = "off"  # one of COMPILE_MODES
+    precision: str = "fp32"  # one of precision.PRECISIONS
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -125,6 +135,9 @@ class TrainConfig:
         if self.compile in ("train", "all") and self.optimizer != "adam":
             raise ValueError("compiling the training steps needs the adam optimizer: EM's "
                              "step runs the module's upward pass itself")
+        check_precision(self.precision)
+        if self.precision == "bf16" and self.optimizer != "adam":
+            raise ValueError(BF16_NEEDS_ADAM)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
@@ -147,6 +160,7 @@ class EpochMetrics:
     images_per_second: float
     eval_seconds: float
     test_accuracy: float | None = None  # circuits with several classes
+    precision: str = "fp32"  # of the training steps and evaluations (precision.PRECISIONS)
     valid_ll: float | None = None  # nats per image on the held-out validation images
     valid_bpd: float | None = None
 
@@ -273,24 +287,29 @@ def epoch_order(size: int, seed: int, epoch: int, ranks: Ranks) -> list[int]:
 @torch.no_grad()
 def evaluate(circuit: nn.Module, split: Split, batch_size: int = 1024,
              device: str | torch.device = "cpu", progress: bool = False,
-             ranks: Ranks | None = None) -> tuple[float, float, float | None]:
+             ranks: Ranks | None = None,
+             precision: str = "fp32") -> tuple[float, float, float | None]:
     """(average test log-likelihood in nats, bits per dimension, accuracy or None) of a
-    split; with several ranks each evaluates its shard and the sums are combined."""
+    split, its forward passes at ``precision`` (see ``precision.py``); with several ranks
+    each evaluates its shard and the sums are combined."""
     ranks = ranks or Ranks()
     circuit.eval()
     device = torch.device(device)
     indices = list(range(ranks.rank, len(split), ranks.world))
     total, correct, rows = 0.0, 0, 0
     classes = int(getattr(circuit, "num_classes", 1))
-    for batch in _progress(list(batches(indices, batch_size)), progress and ranks.main, "test"):
-        x = _values(circuit, split.images[batch].to(device))
-        ll = circuit(x)
-        if classes > 1:
-            labels = split.labels[batch].to(device)
-            correct += int((ll.argmax(1) == labels).sum())
-            ll = ll.gather(1, labels.view(-1, 1)).squeeze(1)
-        total += float(ll.double().sum())
-        rows += len(batch)
+    # One autocast region for every batch, so that the module's cached tables serve them all.
+    with matmul_precision(precision), autocast_forward(precision, device, circuit):
+        for batch in _progress(list(batches(indices, batch_size)), progress and ranks.main,
+                               "test"):
+            x = _values(circuit, split.images[batch].to(device))
+            ll = circuit(x)
+            if classes > 1:
+                labels = split.labels[batch].to(device)
+                correct += int((ll.argmax(1) == labels).sum())
+                ll = ll.gather(1, labels.view(-1, 1)).squeeze(1)
+            total += float(ll.double().sum())
+            rows += len(batch)
     total, correct, rows = _sum_over_ranks(total, correct, rows, device=device)
     avg = total / max(rows, 1)
     accuracy = correct / rows if classes > 1 and rows else None
@@ -405,17 +424,18 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
             runs.prepare(out, resume=resume, overwrite=overwrite)
         except runs.RunFolderError as exc:
             raise TrainingError(str(exc)) from None
-    if out is None or not ranks.main:
-        return _train(module_source, config, train_split, test_split, spec, resume, out,
-                      ranks, log, warn)
-    try:
-        with runs.locked(out):
-            if overwrite and not resume:
-                runs.clear_previous(out)
+    with matmul_precision(config.precision):  # TF32 for a whole run: backward included
+        if out is None or not ranks.main:
             return _train(module_source, config, train_split, test_split, spec, resume, out,
                           ranks, log, warn)
-    except runs.RunFolderError as exc:
-        raise TrainingError(str(exc)) from None
+        try:
+            with runs.locked(out):
+                if overwrite and not resume:
+                    runs.clear_previous(out)
+                return _train(module_source, config, train_split, test_split, spec, resume,
+                              out, ranks, log, warn)
+        except runs.RunFolderError as exc:
+            raise TrainingError(str(exc)) from None
 
 
 def _train(module_source: str, config: TrainConfig, train_split: Split, test_split: Split,
@@ -497,7 +517,8 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                                    progress if config.progress and ranks.main else None, losses)
             if valid_split is not None:
                 valid_ll, valid_bpd, _ = evaluate(evaluated, valid_split, config.eval_batch_size,
-                                                  device, config.progress, ranks)
+                                                  device, config.progress, ranks,
+                                                  config.precision)
                 metrics = replace(metrics, valid_ll=valid_ll, valid_bpd=valid_bpd)
             history.append(metrics)
             if not ranks.main:
@@ -609,7 +630,8 @@ def _train_epoch(model: nn.Module, circuit: nn.Module, optimizer: Any, evaluated
         x = _values(circuit, train_split.images[batch].to(device, non_blocking=True))
         labels = train_split.labels[batch].to(device)
         if config.optimizer == "adam":
-            loss = -_log_likelihood(model, x, labels).mean()
+            with autocast_forward(config.precision, device):  # backward outside autocast
+                loss = -_log_likelihood(model, x, labels).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -633,13 +655,14 @@ def _train_epoch(model: nn.Module, circuit: nn.Module, optimizer: Any, evaluated
     train_nll = nll_sum / max(seen, 1)
     eval_began = time.perf_counter()
     test_ll, test_bpd, accuracy = evaluate(evaluated, test_split, config.eval_batch_size,
-                                           device, config.progress, ranks)
+                                           device, config.progress, ranks, config.precision)
     return EpochMetrics(
         epoch=epoch, train_nll=train_nll,
         train_bpd=bits_per_dimension(-train_nll, num_variables),
         test_ll=test_ll, test_bpd=test_bpd, seconds=seconds,
         images_per_second=seen / max(seconds, 1e-9),
-        eval_seconds=time.perf_counter() - eval_began, test_accuracy=accuracy)
+        eval_seconds=time.perf_counter() - eval_began, test_accuracy=accuracy,
+        precision=config.precision)
 
 
 def _model_name(circuit: nn.Module) -> str:
@@ -665,6 +688,10 @@ def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainC
     if saved.get("optimizer") not in (None, config.optimizer):
         raise TrainingError(f"{path} was trained with --optimizer {saved['optimizer']}, not "
                             f"{config.optimizer}")
+    saved_precision = saved.get("precision", "fp32")  # runs before --precision were fp32
+    if saved_precision != config.precision:
+        raise TrainingError(f"{path} was trained with --precision {saved_precision}, not "
+                            f"{config.precision}: resume with --precision {saved_precision}")
     saved_seed = saved.get("seed")
     if explicit_seed is not None and saved_seed is not None and saved_seed != explicit_seed:
         raise TrainingError(f"{path} was trained with seed {saved_seed}, not {explicit_seed}: "
