@@ -1,9 +1,10 @@
 """Emit the Python source of a folded circuit.
 
 Python decides what to write (names, shapes, gather strategies, constants); the
-template in ``templates/`` only lays it out. Nothing from the spec reaches the output
-except the model name and the spec's file name, both validated against a strict
-pattern, and numbers.
+template in ``templates/`` only lays it out, and the kernels it calls (``kernels/``) are
+inlined after rendering, only those it uses (``with_kernels``, ``inline.py``). Nothing
+from the spec reaches the output except the model name and the spec's file name, both
+validated against a strict pattern, and numbers.
 """
 
 from __future__ import annotations
