@@ -214,15 +214,12 @@ class _Plan:
 
     def locate(self, gather: Gather) -> list[tuple[int, int]]:
         """(source fold, row) of every slot of every member, in index-table order."""
-        offsets, total = {}, 0
-        for source in gather.sources:
-            offsets[source] = total
-            total += self.folded.folds[source].size
-        located = []
-        for p in (p for row in gather.index for p in row):
-            source = max(s for s in gather.sources if offsets[s] <= p)
-            located.append((source, p - offsets[source]))
-        return located
+        sizes = [self.folded.folds[source].size for source in gather.sources]
+        starts = np.cumsum([0, *sizes[:-1]])  # of each source in the concatenation
+        positions = np.asarray(gather.index, np.int64).reshape(-1)
+        which = np.searchsorted(starts, positions, side="right") - 1
+        sources = np.asarray(gather.sources, np.int64)[which]
+        return list(zip(sources.tolist(), (positions - starts[which]).tolist()))
 
     def children(self, fold: Fold) -> None:
         """Index tables of the (fold, row) each input slot of each member reads."""
@@ -235,9 +232,14 @@ class _Plan:
 
     def buffer(self, name: str, values: list[int], shape: tuple[int, ...]) -> str:
         constant = f"_{name.upper()}"
-        # As runs where that is shorter (tables over images), else as the values.
-        literal, runs = _tuple_literal(values), _table_runs_literal(_table_runs(values))
-        coded = len(runs) < len(literal)
+        # As runs where that is shorter (tables over images), else as the values. The
+        # values' literal is written only when the runs are not clearly shorter: it is at
+        # least as long as its items, and a large table's is megabytes of text.
+        runs = _table_runs_literal(_table_runs(values))
+        coded = len(runs) < _items_length(values)
+        if not coded:
+            literal = _tuple_literal(values)
+            coded = len(runs) < len(literal)
         self.constants.append(_Constant(constant, runs if coded else literal))
         self.buffers.append(_Buffer(name, constant, _shape(shape), coded))
         return f"self.{name}"
@@ -554,6 +556,18 @@ def _table_runs_literal(runs: list[tuple[int, int, int]], indent: str = "    ") 
 def _tuple_literal(values: list[int], indent: str = "    ") -> str:
     """A tuple of ints wrapped to the line width."""
     return _literal_lines([f"{v}, " for v in values], indent) if values else "()"
+
+
+# 1, 10, 100, ...: a value's digits are how many of these it reaches.
+_POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _items_length(values: list[int]) -> int:
+    """The length of the items ``"v, "`` of ``_tuple_literal(values)``, without the indents
+    and line breaks the literal adds."""
+    v = np.asarray(values, np.int64)
+    digits = np.maximum(np.searchsorted(_POWERS_OF_TEN, np.abs(v), side="right"), 1)
+    return int(digits.sum()) + int((v < 0).sum()) + 2 * len(v)
 
 
 def _literal_lines(items: list[str], indent: str) -> str:
