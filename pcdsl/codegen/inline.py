@@ -21,8 +21,8 @@ from pathlib import Path
 INLINED = "# INLINED: from here on, this file is copied into every generated module.\n"
 # The order in which kernels are written into a module: a kernel module after those it uses
 # reads best, though the names are only looked up when called.
-KERNEL_MODULES = ("tables", "validation", "initialisers", "scales", "rows", "inputs", "gaussian",
-                  "sums", "products", "queries", "grams")
+KERNEL_MODULES = ("tables", "validation", "initialisers", "scales", "fused", "rows", "inputs",
+                  "gaussian", "sums", "products", "queries", "grams")
 _KERNELS = Path(__file__).parent / "kernels"
 
 
@@ -103,10 +103,15 @@ def _first_line(statement: ast.stmt) -> int:
 
 
 def _defined_at_top(tree: ast.Module) -> frozenset[str]:
-    """Names bound by the top-level statements of ``tree``."""
+    """Names bound by the top-level statements of ``tree``, including those bound inside a
+    top-level ``if`` or ``try`` (an optional import, a kernel defined when it is there)."""
     names: set[str] = set()
     for statement in tree.body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(statement, (ast.If, ast.Try)):
+            handlers = [h.body for h in getattr(statement, "handlers", [])]
+            for block in (statement.body, statement.orelse, getattr(statement, "finalbody", []), *handlers):
+                names |= _defined_at_top(ast.Module(block, []))
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]

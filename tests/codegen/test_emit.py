@@ -19,15 +19,28 @@ def test_compiling_twice_is_byte_identical():
     assert generate() == generate()
 
 
-def test_generated_file_imports_only_torch():
-    tree = ast.parse(generate())
-    imported = set()
-    for node in ast.walk(tree):
+def _imported(nodes) -> set[str]:
+    names = set()
+    for node in nodes:
         if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert imported == {"__future__", "torch"}
+            names.add((node.module or "").split(".")[0])
+    return names
+
+
+def test_generated_file_imports_only_torch():
+    # torch, and Triton for the fused kernels only where CUDA is available, and then only
+    # if it is installed (CUDA builds of torch ship it).
+    tree = ast.parse(generate())
+    optional = [node for node in tree.body if isinstance(node, ast.If)
+                and ast.unparse(node.test) == "torch.cuda.is_available()"]
+    assert len(optional) == 1
+    (guard,) = optional[0].body
+    assert isinstance(guard, ast.Try) and [ast.unparse(h.type) for h in guard.handlers] == ["ImportError"]
+    assert _imported(guard.body) == {"triton"}
+    elsewhere = [n for n in ast.walk(tree) if n not in set(ast.walk(guard))]
+    assert _imported(elsewhere) == {"__future__", "torch"}
 
 
 def test_header_names_spec_hash_and_version():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pcdsl.codegen.kernels.fused import _fused, _fused_hadamard_runs
 from pcdsl.codegen.kernels.scales import _largest_unit, _renormalise
 
 # INLINED: from here on, this file is copied into every generated module.
@@ -26,15 +27,18 @@ class _HadamardRuns(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h: Tensor, s: Tensor, arity: int) -> tuple[Tensor, Tensor]:
-        runs = h.unflatten(0, (arity, -1))
-        out = runs[0] * runs[1]
-        for a in range(2, arity):
-            out.mul_(runs[a])
-        m = _largest_unit(out)
-        out.div_(m)
+        if _fused(h):
+            out, m, scale = _fused_hadamard_runs(h, s, arity)
+        else:
+            runs = h.unflatten(0, (arity, -1))
+            out = runs[0] * runs[1]
+            for a in range(2, arity):
+                out.mul_(runs[a])
+            m = _largest_unit(out)
+            out.div_(m)
+            scale = s.unflatten(0, (arity, -1)).sum(dim=0) + torch.log(m.squeeze(-1))
         ctx.save_for_backward(h, m)
         ctx.arity = arity
-        scale = s.unflatten(0, (arity, -1)).sum(dim=0) + torch.log(m.squeeze(-1))
         ctx.mark_non_differentiable(scale)
         return out, scale
 

@@ -92,9 +92,11 @@ def test_kernel_modules_hold_definitions_after_their_marker_and_stand_ins_before
         text = (Path(inline.__file__).parent / "kernels" / f"{module}.py").read_text()
         head, marker, code = text.partition(inline.INLINED)
         assert marker, module
+        # Only definitions; the fused kernels, besides, import Triton and define their
+        # Triton kernels under an ``if`` (where CUDA is there).
+        allowed = (ast.FunctionDef, ast.ClassDef, ast.Assign) + ((ast.If,) if module == "fused" else ())
         for statement in ast.parse(code).body:
-            assert isinstance(statement, (ast.FunctionDef, ast.ClassDef, ast.Assign)), (
-                module, statement.lineno)
+            assert isinstance(statement, allowed), (module, statement.lineno)
         # Every constant a kernel module stands in for is one that the module writes.
         stand_ins = {t.id for s in ast.parse(head).body if isinstance(s, (ast.Assign, ast.AnnAssign))
                      for t in ([s.target] if isinstance(s, ast.AnnAssign) else s.targets)}

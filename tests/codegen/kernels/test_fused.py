@@ -1,0 +1,106 @@
+"""The fused Triton kernels against the torch kernels they stand in for, run by Triton's
+interpreter on this CPU (``TRITON_INTERPRET=1``): a kernel alone, and a whole generated
+module with them switched on. Each check runs in a fresh interpreter, since Triton reads
+``TRITON_INTERPRET`` when a kernel is defined, and the kernels are defined only where CUDA
+is available: the scripts say it is, which is harmless as every tensor stays on the CPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("triton")
+
+ROOT = Path(__file__).resolve().parents[3]
+
+PRELUDE = """
+import torch
+torch.cuda.is_available = lambda: True  # define the Triton kernels; the interpreter runs them on the CPU
+"""
+
+
+def run_interpreted(script: str) -> str:
+    environment = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(script)], env=environment,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_fused_hadamard_runs_equal_the_torch_kernel():
+    out = run_interpreted("""
+        from pcdsl.codegen.kernels import fused, products
+        assert fused.triton is not None
+        g = torch.Generator().manual_seed(0)
+        for arity, members, batch, units, signed in ((2, 3, 5, 7, False), (3, 2, 70, 16, False),
+                                                      (2, 4, 33, 64, True), (4, 1, 1, 1, False)):
+            h = torch.rand(arity * members, batch, units, generator=g)
+            if signed:
+                h = h - 0.5  # products of either sign: renormalised by the largest magnitude
+            h[0, 0] = 0  # an all-zero product stays zero
+            s = torch.randn(arity * members, batch, generator=g)
+            fused.SIGNED_WEIGHTS = ("w",) if signed else ()
+            got, largest, scale = fused._fused_hadamard_runs(h, s, arity)
+            runs = h.unflatten(0, (arity, -1))
+            product = runs[0]
+            for a in range(1, arity):
+                product = product * runs[a]
+            m = (product.abs() if signed else product).amax(dim=-1, keepdim=True)
+            m = torch.where(m > 0, m, torch.ones_like(m))
+            torch.testing.assert_close(got, product / m, rtol=1e-6, atol=1e-7)
+            torch.testing.assert_close(largest, m)
+            torch.testing.assert_close(scale, s.unflatten(0, (arity, -1)).sum(0) + torch.log(m.squeeze(-1)))
+            assert got[0, 0].eq(0).all()
+        print("checked")
+    """)
+    assert "checked" in out
+
+
+def test_a_module_with_fused_kernels_gives_the_torch_kernels_results():
+    out = run_interpreted("""
+        from pcdsl.driver import compile_source, emit_python
+        from pcdsl.runtime.loading import module_from_source
+        spec = '''model m {
+          data = image(height = 4, width = 4, values = 5)
+          regions = quad_tree(splits = 2)
+          inputs = categorical(units = 3)
+          layers = cp(units = 3)
+        }
+        '''
+        compiled = compile_source(spec, "m.pc")
+        module = module_from_source(emit_python(compiled, compiled.models[0]))
+        circuit = module.Circuit(seed=3)
+        x = torch.randint(0, 5, (9, 16), generator=torch.Generator().manual_seed(1))
+        plain = circuit(x)
+        plain.sum().backward()
+        plain_grads = [p.grad.clone() for p in circuit.parameters()]
+        circuit.zero_grad()
+        calls = []
+        original = module._fused_hadamard_runs
+        module._fused_hadamard_runs = lambda *a: calls.append(1) or original(*a)
+        module.FUSED_KERNELS = True
+        module._fused = lambda h: module.FUSED_KERNELS  # CPU tensors, run by the interpreter
+        fused = circuit(x)
+        fused.sum().backward()
+        assert calls, "the fused kernel was not used"
+        torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-6)
+        for p, g in zip(circuit.parameters(), plain_grads):
+            torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6)
+        print("checked", len(calls))
+    """)
+    assert "checked" in out
+
+
+def test_fused_kernels_are_off_unless_switched_on_and_on_cuda():
+    import torch
+
+    from pcdsl.codegen.kernels import fused
+
+    h = torch.ones(2, 3, 4)
+    assert not fused._fused(h)  # a CPU tensor, and FUSED_KERNELS False by default
+    assert fused.FUSED_KERNELS is False
