@@ -1006,25 +1006,29 @@ def _config_block(entry: Json, device: str, sides: list[str]) -> list[str]:
     return lines
 
 
-def _summary(results: Sequence[Json], sides: list[str]) -> list[str]:
+def _summary(results: Sequence[Json], sides: list[str], device: str) -> list[str]:
+    # EM's peak memory is the one PyJuice can be compared on (it has no Adam): CUDA's on a GPU
+    em_memory = ("train_em", "cuda_peak_gib" if device == "cuda" else "rss_peak_gib")
     lines = []
     for rival in (s for s in sides if s != "pcdsl"):
         lines += ["", f"summary, pcdsl / {rival} (throughput above 1x and RSS, compile time "
                   "below 1x favour pcdsl)"]
-        rows = [["config", "batch", "train img/s", "EM img/s", "eval img/s", "train RSS", "compile"]]
+        rows = [["config", "batch", "train img/s", "EM img/s", "eval img/s", "train RSS",
+                 "EM peak mem", "compile"]]
         for entry in results:
             ours, theirs = entry["pcdsl"], entry[rival]
             name, batch = entry["config"]["name"], str(entry["batch"])
             if ours.get("supported") is False:
-                rows.append([name, batch, NOT_SUPPORTED, "", "", "", ""])
+                rows.append([name, batch, NOT_SUPPORTED, "", "", "", "", ""])
                 continue
             if _get(ours, "train", "error") and _get(ours, "eval", "error"):
-                rows.append([name, batch, "pcdsl failed (see above)", "", "", "", ""])
+                rows.append([name, batch, "pcdsl failed (see above)", "", "", "", "", ""])
                 continue
             paths = (("train", "images_per_s"), ("train_em", "images_per_s"),
-                     ("eval", "images_per_s"), ("train", "rss_peak_gib"), ("compile", "subprocess_s"))
+                     ("eval", "images_per_s"), ("train", "rss_peak_gib"), em_memory,
+                     ("compile", "subprocess_s"))
             rows.append([name, batch, *(_ratio(_get(ours, *p), _get(theirs, *p)) for p in paths)])
-        lines += _table(rows, right={1, 2, 3, 4, 5, 6})
+        lines += _table(rows, right=set(range(1, 8)))
     return lines
 
 
@@ -1034,7 +1038,7 @@ def render(report: Json) -> str:
     sides = _sides(report)
     for entry in report["results"]:
         lines += _config_block(entry, report["settings"]["device"], sides)
-    lines += _summary(report["results"], sides)
+    lines += _summary(report["results"], sides, report["settings"]["device"])
     lines += ["", "notes:", *(f"  - {note}" for note in NOTES)]
     lines.append(f"  - total wall time of this run: {report['wall_s']:.0f} s.")
     return "\n".join(lines)

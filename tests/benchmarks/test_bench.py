@@ -54,3 +54,48 @@ def test_an_unknown_system_gets_a_suggestion(bench, capsys):
         bench.main(["--dry-run", "--systems", "pcdsl,pyjuce"])
     assert stop.value.code == 2
     assert "did you mean 'pyjuice'?" in capsys.readouterr().err
+
+
+def _measured(rate: float, memory: float) -> dict:
+    return {"images_per_s": rate, "spread": 0.01, "rss_peak_gib": 1.0, "cuda_peak_gib": memory,
+            "foreign_cpu_cores": 0.0}
+
+
+def test_a_cuda_report_of_three_systems_shows_the_ratios_against_each(bench):
+    # The shape of what a GPU run returns (this machine has none): pcdsl twice as fast as
+    # PyJuice in EM and half its memory; libcirkit cannot build the HCLT and has no EM.
+    config = bench.CONFIGS_BY_NAME["pyjuice-hclt"]
+    entry = {
+        "config": bench.asdict(config), "batch": 256,
+        "pcdsl": {"supported": True, "num_parameters": 15_552_576, "flops_per_image": 5_000_000,
+                  "compile": {"subprocess_s": 1.0, "in_process_s": 0.3},
+                  "train": _measured(9000.0, 1.0), "train_em": _measured(8000.0, 0.5),
+                  "eval": {**_measured(30000.0, 0.25), "mean_ll": -4000.0}},
+        "cirkit": {"available": False, "reason": "libcirkit's image_data cannot build this structure"},
+        "pyjuice": {"available": True, "num_parameters": 15_552_576, "num_edges": 2_800_000,
+                    "compile": {"subprocess_s": 20.0, "in_process_s": 5.0, "build_s": 0.8},
+                    "train": {"not_applicable": bench.NOT_APPLICABLE[("pyjuice", "train")]},
+                    "train_em": _measured(4000.0, 1.0), "eval": _measured(30000.0, 0.5)},
+    }
+    bench.derive(entry, sgemm_gflops=50_000.0)
+    report = {"meta": {"pcdsl": "0", "libcirkit": "0.3.1", "pyjuice": "2.6.3", "torch": "2",
+                       "python": "3", "cpu": "x", "cpu_count": 2},
+              "settings": {**bench.asdict(bench.Settings(
+                  batch=None, threads=8, device="cuda", warmup=2, steps=10, budget_s=20.0,
+                  compile_repeats=1, sgemm_size=4096, timeout_s=900.0, quiet_wait_s=0.0,
+                  retries=0, quick=False, systems=("pcdsl", "libcirkit", "pyjuice")))},
+              "sgemm": {"size": 4096, "gflops": 50_000.0}, "results": [entry], "left_out": [],
+              "wall_s": 1.0}
+    text = bench.render(report)
+    em = next(line for line in text.splitlines() if line.strip().startswith("train (EM) images/s"))
+    assert em.split()[-1] == "2.00x"  # pcdsl / pyjuice
+    memory = next(line for line in text.splitlines()
+                  if line.strip().startswith("train (EM) peak CUDA memory"))
+    assert memory.split()[-1] == "0.50x"
+    assert "libcirkit's image_data cannot build this structure" in text
+    assert "pyjuice train: n/a, PyJuice trains by EM" in text
+    # 3 x 5 MFLOP x 8,000 images/s = 120 GFLOP/s, 0.24% of the sgemm
+    assert "120.00 (0.2%)" in text
+    summary = text.splitlines()[text.splitlines().index(
+        "summary, pcdsl / pyjuice (throughput above 1x and RSS, compile time below 1x favour pcdsl)") + 3]
+    assert summary.split() == ["pyjuice-hclt", "256", "-", "2.00x", "1.00x", "-", "0.50x", "0.05x"]
