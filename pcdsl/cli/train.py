@@ -93,10 +93,14 @@ def _data_options(parser: argparse.ArgumentParser, dataset_help: str,
                              "(needs internet; never done otherwise)")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N or auto (cuda when available; default)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="matrix products in fp32 (default), tf32 (TF32 tensor cores on "
-                             "a GPU; no change on most CPUs) or bf16 (autocast: bf16 mantissas, "
-                             "float32 log-scales); see docs/training.md")
+
+
+def _precision_option(parser: argparse.ArgumentParser, default_text: str,
+                      default: str | None = None) -> None:
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help="matrix products in fp32, tf32 (TF32 tensor cores on a GPU; no "
+                             "change on most CPUs) or bf16 (autocast: bf16 mantissas, float32 "
+                             f"log-scales); default {default_text}; see docs/training.md")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -113,6 +117,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("file", metavar="SPEC", help="the .pc spec (checkpoints carry it)")
     train.add_argument("--model", help="the model to train, when the spec holds several")
     _data_options(train, "torchvision data set (default fashion-mnist)", "fashion-mnist")
+    _precision_option(train, "fp32, or with --resume the checkpoint's")
     train.add_argument("--epochs", type=positive, default=10, help="epochs (default 10)")
     train.add_argument("--batch-size", type=positive, default=256,
                        help="global batch size (default 256)")
@@ -172,6 +177,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                           help="a checkpoint.pt that pcc train wrote")
     _data_options(evaluate, "torchvision data set (default: the one the checkpoint was "
                   "trained on)", None)
+    _precision_option(evaluate, "fp32", default="fp32")
     evaluate.add_argument("--split", choices=("test", "train"), default="test",
                           help="the split to evaluate (default test)")
     evaluate.add_argument("--limit", type=positive, metavar="N", help="the first N images only")

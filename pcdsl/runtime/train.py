@@ -43,6 +43,7 @@ global batch of ``batch_size`` rows, metrics summed over ranks, files written by
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -125,7 +126,8 @@ class TrainConfig:
     patience: int | None = None  # stop after this many epochs without a better validation bpd
     progress: bool = True  # on stderr: bars on a terminal, a line every few seconds elsewhere
     compile: str = "off"  # one of COMPILE_MODES
-    precision: str = "fp32"  # one of precision.PRECISIONS
+    precision: str | None = None  # of precision.PRECISIONS; None: fp32, or when resuming
+    # the checkpoint's
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -135,7 +137,8 @@ class TrainConfig:
         if self.compile in ("train", "all") and self.optimizer != "adam":
             raise ValueError("compiling the training steps needs the adam optimizer: EM's "
                              "step runs the module's upward pass itself")
-        check_precision(self.precision)
+        if self.precision is not None:
+            check_precision(self.precision)
         if self.precision == "bf16" and self.optimizer != "adam":
             raise ValueError(BF16_NEEDS_ADAM)
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -424,23 +427,26 @@ def train(module_source: str, config: TrainConfig, train_split: Split, test_spli
             runs.prepare(out, resume=resume, overwrite=overwrite)
         except runs.RunFolderError as exc:
             raise TrainingError(str(exc)) from None
-    with matmul_precision(config.precision):  # TF32 for a whole run: backward included
+    # _train enters the run's precision here once it is known (a resumed run's is in its
+    # checkpoint), so that TF32 holds for the rest of the run, backward included.
+    with contextlib.ExitStack() as scope:
         if out is None or not ranks.main:
             return _train(module_source, config, train_split, test_split, spec, resume, out,
-                          ranks, log, warn)
+                          ranks, log, warn, scope)
         try:
             with runs.locked(out):
                 if overwrite and not resume:
                     runs.clear_previous(out)
                 return _train(module_source, config, train_split, test_split, spec, resume,
-                              out, ranks, log, warn)
+                              out, ranks, log, warn, scope)
         except runs.RunFolderError as exc:
             raise TrainingError(str(exc)) from None
 
 
 def _train(module_source: str, config: TrainConfig, train_split: Split, test_split: Split,
            spec: SpecRecord | None, resume: bool, out: Path | None,
-           ranks: Ranks, log: Callable[[str], None], warn: Callable[[str], None]) -> TrainResult:
+           ranks: Ranks, log: Callable[[str], None], warn: Callable[[str], None],
+           scope: contextlib.ExitStack) -> TrainResult:
     device = torch.device(config.device)
     if device.type == "cuda" and ranks.world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", ranks.rank)))
@@ -482,12 +488,15 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
     losses = StepLosses()
     start = 0
     if resume:
-        start, history, saved_seed, losses = _resume(circuit, optimizer, out, config,
-                                                     explicit_seed)
+        start, history, saved_seed, losses, saved_precision = _resume(
+            circuit, optimizer, out, config, explicit_seed)
         if explicit_seed is None and saved_seed is not None:
             seed = saved_seed  # the resumed run keeps its data order
             config = replace(config, seed=seed)
+        config = replace(config, precision=config.precision or saved_precision)
         log(f"resumed from {out / CHECKPOINT_NAME} after {_epochs(start)}")  # type: ignore[operator]
+    config = replace(config, precision=config.precision or "fp32")
+    scope.enter_context(matmul_precision(config.precision))
     if out is not None and ranks.main:
         try:
             write_text_atomically(out / "model.py", module_source)
@@ -671,9 +680,9 @@ def _model_name(circuit: nn.Module) -> str:
 
 def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainConfig,
             explicit_seed: int | None
-            ) -> tuple[int, list[EpochMetrics], int | None, StepLosses]:
+            ) -> tuple[int, list[EpochMetrics], int | None, StepLosses, str]:
     """Load the checkpoint in ``out`` into ``circuit`` and ``optimizer``: (its epoch, its
-    history, the seed it was trained with, its step losses)."""
+    history, the seed it was trained with, its step losses, its precision)."""
     if out is None:
         raise TrainingError("resuming needs the output folder that holds checkpoint.pt (--out)")
     path = out / CHECKPOINT_NAME
@@ -689,7 +698,7 @@ def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainC
         raise TrainingError(f"{path} was trained with --optimizer {saved['optimizer']}, not "
                             f"{config.optimizer}")
     saved_precision = saved.get("precision", "fp32")  # runs before --precision were fp32
-    if saved_precision != config.precision:
+    if config.precision is not None and saved_precision != config.precision:
         raise TrainingError(f"{path} was trained with --precision {saved_precision}, not "
                             f"{config.precision}: resume with --precision {saved_precision}")
     saved_seed = saved.get("seed")
@@ -708,4 +717,4 @@ def _resume(circuit: nn.Module, optimizer: Any, out: Path | None, config: TrainC
     history = [EpochMetrics(**m) for m in extra.get("history", [])]
     losses = (StepLosses.from_state(extra["step_losses"]) if "step_losses" in extra
               else StepLosses())
-    return int(checkpoint.get("epoch") or 0), history, saved_seed, losses
+    return int(checkpoint.get("epoch") or 0), history, saved_seed, losses, saved_precision

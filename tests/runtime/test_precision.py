@@ -1,8 +1,10 @@
 """--precision: bf16 within the documented tolerance of fp32, fp32 unchanged, settings
-restored, the precision recorded and a resume at another one refused, the flag parsed."""
+restored, the precision recorded, a resume keeping it and one at another refused, the
+flag parsed."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -134,9 +136,10 @@ def test_bf16_training_learns_and_records_its_precision(tmp_path, compiled, data
                                             r"with --precision bf16"):
         train(source, replace(config, epochs=3, precision="fp32"), *data, spec=record,
               resume=True, log=lambda _: None)
-    resumed = train(source, replace(config, epochs=3), *data, spec=record, resume=True,
-                    log=lambda _: None)
-    assert [m.epoch for m in resumed.history] == [1, 2, 3]
+    resumed = train(source, replace(config, epochs=3, precision=None), *data, spec=record,
+                    resume=True, log=lambda _: None)
+    assert [(m.epoch, m.precision) for m in resumed.history] == [(1, "bf16"), (2, "bf16"),
+                                                                 (3, "bf16")]
 
 
 def test_bf16_with_em_is_refused():
@@ -168,9 +171,14 @@ def test_the_flag_is_parsed_checked_and_misspellings_get_a_suggestion(tmp_path, 
     out = tmp_path / "run"
     status, printed, err = pcc(capsys, *run, "--precision", "bf16", "--out", str(out))
     assert status == 0, err
-    status, _, err = pcc(capsys, *run, "--out", str(out), "--epochs", "2", "--resume")
+    status, _, err = pcc(capsys, *run, "--out", str(out), "--epochs", "2", "--resume",
+                         "--precision", "fp32")
     assert status == 2 and err.count("\n") == 1
     assert "trained with --precision bf16, not fp32" in err
+    status, _, err = pcc(capsys, *run, "--out", str(out), "--epochs", "2", "--resume")
+    assert status == 0, err  # without --precision, the checkpoint's
+    metrics = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["precision"] for line in metrics] == ["bf16", "bf16"]
     status, printed, _ = pcc(capsys, "eval", str(out / "checkpoint.pt"), "--data-root", str(root),
                              "--precision", "tf23")
     assert status == 2
