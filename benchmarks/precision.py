@@ -38,7 +38,7 @@ def _circuit(path: str):
 
 @torch.no_grad()
 def log_likelihoods(circuit, images: torch.Tensor, precision: str, batch: int) -> torch.Tensor:
-    with matmul_precision(precision), autocast_forward(precision, "cpu", circuit):
+    with matmul_precision(precision), autocast_forward(precision, "cpu"):
         return torch.cat([circuit(images[i:i + batch].long()).double()
                           for i in range(0, len(images), batch)])
 

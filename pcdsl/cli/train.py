@@ -302,10 +302,6 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.compile in ("train", "all") and args.optimizer != "adam":
         return error(f"--compile {args.compile} needs --optimizer adam: EM's step runs the "
                      "module's upward pass itself (--compile eval compiles the evaluations)")
-    if args.precision == "bf16" and args.optimizer != "adam":
-        from pcdsl.runtime.train import BF16_NEEDS_ADAM
-
-        return error(f"--precision {BF16_NEEDS_ADAM}")
     if args.patience is not None and not args.valid:
         return error("--patience needs --valid N: early stopping watches the validation bpd")
     if args.resume and args.out and not Path(args.out, "checkpoint.pt").exists():

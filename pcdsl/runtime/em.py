@@ -156,6 +156,9 @@ class MiniBatchEM:
                     raise ValueError("a circuit with several classes needs the labels")
                 ll = ll.gather(1, labels.view(-1, 1)).squeeze(1)
             total = ll.sum()
+        # The counts are gradients: their backward runs outside any (bf16) autocast of the
+        # forward, as backward passes should, so the counts are in the weights' dtype.
+        with torch.autocast(values.device.type, enabled=False):
             grads = torch.autograd.grad(total, list(leaves.values()))
         counts = dict(zip(leaves, grads, strict=True))
         return counts, total.detach(), values.shape[0]

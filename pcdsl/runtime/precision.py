@@ -61,37 +61,13 @@ def matmul_precision(name: str) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = saved_cudnn
 
 
-def autocast_forward(name: str, device: str | torch.device, module: Any = None) -> Any:
+def autocast_forward(name: str, device: str | torch.device) -> Any:
     """A context for forward passes: ``torch.autocast`` to bfloat16 on ``device``'s type for
-    ``bf16``, nothing otherwise. With ``module`` (a generated circuit), its cached tables
-    are dropped on entry and exit (see ``_forget_cached_tables``)."""
+    ``bf16``, nothing otherwise. (A generated module keys its cached tables on the autocast
+    state, so tables made under bf16 never serve a float32 pass, nor the reverse.)"""
+    import torch
+
     check_precision(name)
     if name != "bf16":
         return nullcontext()
-    return _bf16_forward(device, module)
-
-
-@contextmanager
-def _bf16_forward(device: str | torch.device, module: Any) -> Iterator[None]:
-    import torch
-
-    device_type = torch.device(device).type
-    _forget_cached_tables(module)
-    try:
-        with torch.autocast(device_type, dtype=torch.bfloat16):
-            yield
-    finally:
-        _forget_cached_tables(module)
-
-
-def _forget_cached_tables(module: Any) -> None:
-    """Drop a generated module's cache of normalised weights and tables. Its key is the
-    parameters' versions only, not the autocast state, so a table computed under bf16
-    autocast would be served to a later float32 pass (which then fails: a bf16 mantissa
-    meets float32 weights in a matrix product), and a float32 table to a bf16 pass."""
-    if module is None:
-        return
-    inner = getattr(module, "_orig_mod", module)  # torch.compile's wrapper
-    inner = getattr(inner, "module", inner)  # DistributedDataParallel's
-    if getattr(inner, "_cache", None) is not None:
-        inner._cache = None
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

@@ -81,14 +81,6 @@ BEST_NAME = "best.pt"  # the checkpoint of the best validation bpd (with --valid
 METRICS_NAME = "metrics.jsonl"
 
 
-# Why EM cannot run under bf16 autocast yet: em.MiniBatchEM.expected_counts takes its
-# gradient inside the caller's context, and the generated module's fused gathers
-# (_Rows.backward) refuse a backward under autocast.
-BF16_NEEDS_ADAM = ("bf16 needs the adam optimizer: EM's E-step runs its backward pass inside "
-                   "the forward's autocast region, which the generated module does not support "
-                   "yet; train with --optimizer adam, or EM at fp32 or tf32")
-
-
 class TrainingError(Exception):
     """Training cannot start or go on; the message says why and what to do."""
 
@@ -139,8 +131,6 @@ class TrainConfig:
                              "step runs the module's upward pass itself")
         if self.precision is not None:
             check_precision(self.precision)
-        if self.precision == "bf16" and self.optimizer != "adam":
-            raise ValueError(BF16_NEEDS_ADAM)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
@@ -302,7 +292,7 @@ def evaluate(circuit: nn.Module, split: Split, batch_size: int = 1024,
     total, correct, rows = 0.0, 0, 0
     classes = int(getattr(circuit, "num_classes", 1))
     # One autocast region for every batch, so that the module's cached tables serve them all.
-    with matmul_precision(precision), autocast_forward(precision, device, circuit):
+    with matmul_precision(precision), autocast_forward(precision, device):
         for batch in _progress(list(batches(indices, batch_size)), progress and ranks.main,
                                "test"):
             x = _values(circuit, split.images[batch].to(device))
@@ -645,8 +635,9 @@ def _train_epoch(model: nn.Module, circuit: nn.Module, optimizer: Any, evaluated
             loss.backward()
             optimizer.step()
             batch_nll = float(loss.detach())
-        else:
-            batch_nll = -optimizer.step(x, labels)
+        else:  # autocast covers the E-step's forward; its backward runs outside (em.py)
+            with autocast_forward(config.precision, device):
+                batch_nll = -optimizer.step(x, labels)
         if not math.isfinite(batch_nll):
             raise TrainingError(f"the loss became {batch_nll} in epoch {epoch}: lower the "
                                 "learning rate (--lr) or the EM step size (--em-step-size)")

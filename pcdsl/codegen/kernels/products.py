@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from pcdsl.codegen.kernels.fused import _fused, _fused_hadamard_runs
-from pcdsl.codegen.kernels.scales import _largest_unit, _renormalise
+from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors, _renormalise
 
 # INLINED: from here on, this file is copied into every generated module.
 
@@ -36,7 +36,7 @@ class _HadamardRuns(torch.autograd.Function):
                 out.mul_(runs[a])
             m = _largest_unit(out)
             out.div_(m)
-            scale = s.unflatten(0, (arity, -1)).sum(dim=0) + torch.log(m.squeeze(-1))
+            scale = s.unflatten(0, (arity, -1)).sum(dim=0) + _log_factors(m)
         ctx.save_for_backward(h, m)
         ctx.arity = arity
         ctx.mark_non_differentiable(scale)

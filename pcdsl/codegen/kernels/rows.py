@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pcdsl.codegen.kernels.scales import _chunks, _largest_unit
+from pcdsl.codegen.kernels.scales import _chunks, _largest_unit, _log_factors
 
 # INLINED: from here on, this file is copied into every generated module.
 
@@ -60,7 +60,7 @@ class _Rows(torch.autograd.Function):
         ctx.save_for_backward(source if summed else None, *indices, *weights, *largest_units)
         ctx.source_shape = source.shape
         ctx.arities = arities
-        factors = [torch.log(m.squeeze(-1)) for m in largest_units if m is not None]
+        factors = [_log_factors(m) for m in largest_units if m is not None]
         ctx.mark_non_differentiable(*factors)
         return (*outputs, *factors)
 

@@ -19,8 +19,17 @@ def _renormalise(h: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
     that made ``h`` saved their inputs, not ``h``.)"""
     with torch.no_grad():
         m = _largest_unit(h)
-        s = s + torch.log(m.squeeze(-1))
+        s = s + _log_factors(m)
     return h.div_(m), s
+
+
+def _log_factors(largest: Tensor) -> Tensor:
+    """The logs of largest units (..., 1), as (...) log-scales. Under bf16 autocast the
+    mantissas are bf16 while the log-scales stay float32: the log is taken in float32,
+    which a bf16 log would round to 3 significant digits."""
+    largest = largest.squeeze(-1)
+    wide = largest.dtype in (torch.float32, torch.float64)
+    return torch.log(largest if wide else largest.float())
 
 
 def _largest_unit(h: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pcdsl.codegen.kernels.scales import _largest_unit
+from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors
 
 # The generated module defines its own (these serve tests).
 _STRIDE = 3
@@ -47,7 +47,7 @@ class _MixingSums(torch.autograd.Function):
         largest = _largest_unit(out)
         out.div_(largest)
         ctx.save_for_backward(weights, scales, largest, *hs)
-        factors = torch.log(largest.squeeze(-1))
+        factors = _log_factors(largest)
         ctx.mark_non_differentiable(factors)
         return out, factors
 
