@@ -31,7 +31,7 @@ def _outcome(parser: Lark, text: str) -> object:
 
 
 def test_the_tables_are_those_of_the_grammar() -> None:
-    # Fails after a grammar edit until `python scripts/write_parse_tables.py` is run.
+    # Fails after a grammar edit until `python scripts/regenerate.py` is run.
     assert parse_tables.GRAMMAR_SHA256 == grammar.grammar_sha256()
 
 

@@ -68,12 +68,14 @@ def defined(kernels) -> set[str]:
 def test_the_closure_follows_the_kernels_a_kernel_calls():
     layout = "def f(h, s):\n    return _hadamard((h, h), (s, s))\n"
     assert [k.defines for k in needed_kernels(layout)] == [
-        {"_renormalise"}, {"_log_factors"}, {"_largest_unit"}, {"_hadamard"}]  # in source order: scales, products
+        # in source order: scales, products
+        {"_renormalise"}, {"_log_factors"}, {"_largest_unit"}, {"_hadamard"}]
 
 
 def test_names_the_layout_defines_or_is_provided_are_not_inlined():
     layout = "_largest_unit = _largest_magnitude\nx = _hadamard\n"
-    assert defined(needed_kernels(layout)) == {"_largest_magnitude", "_renormalise", "_log_factors", "_hadamard"}
+    assert defined(needed_kernels(layout)) == {"_largest_magnitude", "_renormalise", "_log_factors",
+                                               "_hadamard"}
     assert defined(needed_kernels("x = _hadamard\n", frozenset({"_renormalise"}))) == {"_hadamard"}
     assert inline_kernels("x = 1\n") == ""
 
@@ -164,3 +166,26 @@ def test_the_same_spec_gives_the_same_text_and_imports_only_torch():
     assert text == generated("poon-domingos-stacked")
     imports = {line.split()[1] for line in text.splitlines() if line.startswith(("import ", "from "))}
     assert imports == {"__future__", "torch"}
+
+
+def test_the_shipped_kernel_index_is_that_of_the_kernels():
+    # Fails after a kernel edit until `python scripts/regenerate.py` is run; until then
+    # codegen parses the kernels itself (slower, same result).
+    shipped = (Path(inline.__file__).parent / "kernel_index.py").read_text(encoding="utf-8")
+    assert shipped == inline.index_source()
+
+
+def test_the_index_gives_the_kernels_that_parsing_them_gives(monkeypatch):
+    indexed = inline.kernel_statements()
+    inline.kernel_statements.cache_clear()
+    monkeypatch.setattr(inline, "shipped_index", lambda sha256: None)
+    try:
+        parsed = inline.kernel_statements()
+    finally:
+        inline.kernel_statements.cache_clear()
+    def placed(kernels):
+        return [(k.module, k.defines, k.source) for k in kernels]
+
+    assert placed(indexed) == placed(parsed)
+    names = {name for k in parsed for name in k.defines}
+    assert [k.reads & names for k in indexed] == [k.reads & names for k in parsed]
