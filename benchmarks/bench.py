@@ -185,6 +185,7 @@ class Settings:
     retries: int  # re-runs of a timing measurement disturbed by other processes
     quick: bool
     torch_compile: bool = False  # pcdsl's module through torch.compile (the opt-in path)
+    fused_kernels: bool = False  # the module's FUSED_KERNELS on (Triton kernels, CUDA only)
     systems: tuple[str, ...] = ("pcdsl", "libcirkit")  # of SYSTEMS
     pyjuice_python: str = sys.executable  # the interpreter of PyJuice's workers
 
@@ -348,7 +349,9 @@ def _build_model(payload: Json) -> tuple[Any, Json]:
     if payload["impl"] == "pcdsl":
         from pcdsl.runtime.loading import load_generated
 
-        model = load_generated(payload["module"]).Circuit()
+        module = load_generated(payload["module"])
+        module.FUSED_KERNELS = bool(payload.get("fused_kernels"))  # Triton, on CUDA tensors
+        model = module.Circuit()
         model.check_values = False  # as pcc train does: the data is valid, no host read a step
         info: Json = {"setup_s": time.perf_counter() - t0}
     elif payload["impl"] == "pyjuice":
@@ -740,7 +743,8 @@ def _measure_side(out: Json, impl: str, config: BenchConfig, settings: Settings,
     """Fill ``out`` with the compile, train and eval measurements of one implementation,
     each in fresh worker processes; a failed measurement is recorded as an error."""
     common = {**base, "threads": settings.threads, "device": settings.device,
-              "torch_compile": settings.torch_compile and impl == "pcdsl"}
+              "torch_compile": settings.torch_compile and impl == "pcdsl",
+              "fused_kernels": settings.fused_kernels and impl == "pcdsl"}
     try:
         runs = []
         for _ in range(settings.compile_repeats):
@@ -944,6 +948,8 @@ def _header(report: Json) -> list[str]:
         f"least {min(MIN_TIMED_STEPS, settings['steps'])}); every measurement in a fresh process"
         + ("; --quick" if settings["quick"] else ""),
     ]
+    if settings.get("fused_kernels"):
+        lines.append("pcdsl's module ran with FUSED_KERNELS on (its Triton kernels, on CUDA)")
     if settings.get("torch_compile"):
         lines.append("pcdsl's module ran through torch.compile (the opt-in path); its warm-up "
                      "steps compiled it")
@@ -1144,6 +1150,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--torch-compile", action="store_true",
                         help="run pcdsl's module through torch.compile (its opt-in path; the "
                         "warm-up steps include compiling, which takes minutes for training)")
+    parser.add_argument("--fused-kernels", action="store_true",
+                        help="switch on the Triton kernels of pcdsl's module (FUSED_KERNELS; "
+                        "they run on CUDA only, off by default until timed)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead")
     parser.add_argument("--worker", metavar="PAYLOAD", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
@@ -1195,7 +1204,8 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         compile_repeats=pick(arguments.compile_repeats, 3, 1),
         sgemm_size=pick(arguments.sgemm_size, 4096, 2048), timeout_s=arguments.timeout,
         quiet_wait_s=pick(arguments.quiet_wait, 15.0, 0.0), retries=pick(arguments.retries, 1, 0),
-        quick=quick, torch_compile=arguments.torch_compile, systems=arguments.systems,
+        quick=quick, torch_compile=arguments.torch_compile,
+        fused_kernels=arguments.fused_kernels, systems=arguments.systems,
         pyjuice_python=arguments.pyjuice_python)
 
 
