@@ -37,9 +37,10 @@ def _circuit(path: str):
 
 
 @torch.no_grad()
-def log_likelihoods(circuit, images: torch.Tensor, precision: str, batch: int) -> torch.Tensor:
-    with matmul_precision(precision), autocast_forward(precision, "cpu"):
-        return torch.cat([circuit(images[i:i + batch].long()).double()
+def log_likelihoods(circuit, images: torch.Tensor, precision: str, batch: int,
+                    device: torch.device) -> torch.Tensor:
+    with matmul_precision(precision), autocast_forward(precision, device):
+        return torch.cat([circuit(images[i:i + batch].to(device).long()).double().cpu()
                           for i in range(0, len(images), batch)])
 
 
@@ -51,17 +52,19 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000, help="test images (default 1000)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    circuit = _circuit(args.source)
+    device = torch.device(args.device)
+    circuit = _circuit(args.source).to(device)
     circuit.eval()
     images = load_split(args.dataset, data_root(args.data_root)[0], train=False).first(args.limit).images
     per_bpd = int(circuit.num_variables) * math.log(2)
-    exact = log_likelihoods(circuit, images, "fp32", args.batch_size)
-    print(f"{args.source}: {len(images)} test images of {args.dataset}; fp32 test bpd "
+    exact = log_likelihoods(circuit, images, "fp32", args.batch_size, device)
+    print(f"{args.source}: {len(images)} test images of {args.dataset} on {device}; fp32 test bpd "
           f"{-exact.mean().item() / per_bpd:.5f}")
     for precision in ("tf32", "bf16"):
-        reduced = log_likelihoods(circuit, images, precision, args.batch_size)
+        reduced = log_likelihoods(circuit, images, precision, args.batch_size, device)
         difference = reduced - exact
         print(f"  {precision}: test bpd {-reduced.mean().item() / per_bpd:.5f}; ll - fp32 per image: "
               f"mean {difference.mean().item():+.4f} nats ({-difference.mean().item() / per_bpd:+.6f} bpd), "

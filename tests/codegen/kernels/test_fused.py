@@ -104,3 +104,29 @@ def test_fused_kernels_are_off_unless_switched_on_and_on_cuda():
     h = torch.ones(2, 3, 4)
     assert not fused._fused(h)  # a CPU tensor, and FUSED_KERNELS False by default
     assert fused.FUSED_KERNELS is False
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_a_module_with_fused_kernels_gives_the_torch_kernels_results():
+    import torch
+
+    from pcdsl.driver import compile_source, emit_python
+    from pcdsl.runtime.loading import module_from_source
+
+    spec = (ROOT / "examples" / "mnist.pc").read_text(encoding="utf-8")
+    compiled = compile_source(spec, "mnist.pc")
+    module = module_from_source(emit_python(compiled, compiled.models[0]))
+    circuit = module.Circuit(seed=0).cuda()
+    x = torch.randint(0, 256, (64, 784), device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    results = []
+    for fused in (False, True):
+        module.FUSED_KERNELS = fused
+        circuit.zero_grad()
+        ll = circuit(x)
+        ll.sum().backward()
+        results.append((ll.detach(), [p.grad.clone() for p in circuit.parameters()]))
+    module.FUSED_KERNELS = False
+    (plain, plain_grads), (fused_ll, fused_grads) = results
+    torch.testing.assert_close(fused_ll, plain, rtol=1e-5, atol=1e-4)
+    for g, h in zip(fused_grads, plain_grads):
+        torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-5)
