@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from pcdsl.diagnostics import CompileError, Diagnostic, Span, error
+from pcdsl.diagnostics import CompileError, Diagnostic, Severity, Span, error
 from pcdsl.files import text_sha256
 from pcdsl.ir.algebra import (
     Algebra,
     gram_plan,
+    mixture_circuit,
     multiply_diagnostics,
     product_circuit,
     square_diagnostics,
@@ -38,6 +39,7 @@ class CompiledModel:
     report: StructureReport
     folded: FoldedCircuit
     algebra: Algebra | None = None  # a model made from others (square(base)); else None
+    mixture: tuple[str, ...] = ()  # mixture(a, b, ...): the components; else empty
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ def compile_source(source: str, path: str, *, fold: bool = True,
         try:
             if made.operation == "square":
                 models.append(square_model(operands[0], made.name, made.operation_span))
+            elif made.operation == "mixture":
+                models.append(mixture_model(operands, made.name, made.operation_span))
             else:
                 models.append(multiply_models(*operands, made.name, made.operation_span))
         except CompileError as exc:
@@ -155,6 +159,51 @@ def square_model(base: CompiledModel, name: str, span: Span | None = None) -> Co
     spec = replace(base.spec, name=name, span=span or base.spec.span)
     algebra = Algebra("square", (base.spec.name,), gram_plan(circuit))
     return CompiledModel(spec, circuit, base.report, folded, algebra)  # type: ignore[arg-type]
+
+
+def mixture_model(components: list[CompiledModel], name: str,
+                  span: Span | None = None) -> CompiledModel:
+    """The model ``name`` = mixture(a, b, ...), p(x) = sum_i w_i p_i(x): the circuits side by
+    side under one mixing sum of their outputs with weights of its own. An ordinary circuit
+    (no algebra): it trains, with Adam or EM, and answers every query as any other does.
+    Components that cannot be mixed raise ``CompileError`` located at ``span``."""
+    first = components[0]
+    operation = f"mixture({', '.join(m.spec.name for m in components)})"
+    data = first.circuit.num_variables, first.circuit.num_values, first.circuit.image_shape, \
+        first.circuit.domain
+    found = []
+    for model in components:
+        circuit = model.circuit
+        if (circuit.num_variables, circuit.num_values, circuit.image_shape, circuit.domain) != data:
+            found.append(error("not-compatible", f"{operation} needs models over the same data, "
+                               f"and '{first.spec.name}' has {first.spec.data.source()} but "
+                               f"'{model.spec.name}' {model.spec.data.source()}", span,
+                               "give every model the same 'data'"))
+        if circuit.is_signed:
+            found.append(error("not-compatible", f"{operation} needs non-negative weights (a "
+                               f"mixture of signed circuits is no distribution), and "
+                               f"'{model.spec.name}' has 'none' weights", span,
+                               f"give '{model.spec.name}' non-negative weights"))
+        if circuit.num_classes != 1:
+            found.append(error("not-compatible", f"{operation} mixes models of one class, and "
+                               f"'{model.spec.name}' has {circuit.num_classes}", span,
+                               f"remove 'classes' from '{model.spec.name}'"))
+    if found:
+        raise CompileError(found)
+    circuit = mixture_circuit(tuple(m.circuit for m in components), name)
+    # The structure checks work per region of one region graph: the mixture's properties
+    # are those of its components, and one split per scope needs them all on one graph.
+    report = StructureReport(*(sum((getattr(m.report, part) for m in components), ())
+                               for part in ("smooth", "decomposable", "structured_decomposable")))
+    if any(m.circuit.region_graph != first.circuit.region_graph for m in components[1:]):
+        report = replace(report, structured_decomposable=report.structured_decomposable + (
+            Diagnostic(Severity.NOTE, "not-structured", f"{operation} mixes circuits of "
+                       "different region graphs, which split the variables in different ways",
+                       span, "structured decomposability needs one split per scope"),))
+    folded = fold_layers(circuit) if first.folded is not None else None
+    spec = replace(first.spec, name=name, span=span or first.spec.span)
+    return CompiledModel(spec, circuit, report, folded,  # type: ignore[arg-type]
+                         mixture=tuple(m.spec.name for m in components))
 
 
 def multiply_models(left: CompiledModel, right: CompiledModel, name: str,

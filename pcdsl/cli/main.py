@@ -111,6 +111,8 @@ def describe(compiled, model) -> dict:
         # A squared model is normalised by its Z, whatever the base's weights.
         "is_normalised": circuit.is_normalised or model.algebra is not None,
         "algebra": _algebra_facts(model),
+        # A mixture's region graph and layers are its components', each its own.
+        "mixture": list(model.mixture) or None,
         "region_graph_sha256": circuit.region_graph.source_sha256,
         "num_variables": circuit.num_variables,
         "num_values": circuit.num_values,
@@ -172,7 +174,12 @@ def _run_info(args: argparse.Namespace) -> int:
     if algebra is not None:
         print(f"  {'algebra:':<16}{algebra['operation']}({', '.join(algebra['operands'])}), Z from "
               f"{algebra['num_gram_nodes']:,} Gram matrices in {algebra['num_gram_steps']} steps")
-    for key in ("data", "region_graph", "inputs", "layers", "dense_weights", "mixing_weights"):
+    if facts["mixture"]:
+        print(f"  {'mixture:':<16}mixture({', '.join(facts['mixture'])}): one mixing sum over "
+              "their outputs")
+    shown = ("data",) if facts["mixture"] else ("data", "region_graph", "inputs", "layers",
+                                                 "dense_weights", "mixing_weights")
+    for key in shown:
         print(f"  {key + ':':<16}{facts[key]}")
     print(f"  {'variables:':<16}{facts['num_variables']} with {facts['num_values']} values")
     print(f"  {'parameters:':<16}{facts['num_parameters']:,}")

@@ -20,13 +20,13 @@ Everything here is a pure function of the ``Circuit``; codegen folds the plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
 
 from pcdsl.diagnostics import Diagnostic, Span, error
-from pcdsl.ir.circuit import LAYER_KINDS, Circuit, Layer, LayerKind
+from pcdsl.ir.circuit import LAYER_KINDS, Circuit, Layer, LayerKind, Parameters
 from pcdsl.ir.lower import span_of_origin
 from pcdsl.ir.scope import describe_scope
 
@@ -129,35 +129,63 @@ def product_circuit(left: Circuit, right: Circuit, name: str) -> tuple[Circuit, 
     their variables, which the Gram pass of ``roots``, their outputs, integrates). Returns
     the circuit and ``roots``. The right circuit's layers keep their parameters; their origin
     is the left circuit's root region, so diagnostics about them point at the left model."""
-    shift = left.num_layers
-    root_region = left.origin_regions[left.output]
-    hadamard = np.array([LAYER_KINDS.index(LayerKind.HADAMARD)], dtype=left.kinds.dtype)
-    ids = np.array([left.output, shift + right.output], dtype=np.int64)
+    circuit, roots = _side_by_side((left, right), name, LayerKind.HADAMARD,
+                                   int(left.units[left.output]), None)
+    return circuit, (roots[0], roots[1])
+
+
+def mixture_circuit(circuits: tuple[Circuit, ...], name: str) -> Circuit:
+    """The circuits side by side, each one's layers after those of the one before, under one
+    mixing sum of their outputs: its value is sum_i w_i c_i(x) with weights w, a new
+    parameter (the last), activated and initialised like the first circuit's root sum
+    (softmax weights make a normalised mixture of normalised circuits). Smooth and
+    decomposable wherever every circuit is, as all are over the same variables."""
+    first = circuits[0]
+    root = first.parameters[int(first.parameter_ids[first.output])].weight
+    weight = replace(root, shape=(1, len(circuits)), axis=1)
+    circuit, _ = _side_by_side(circuits, name, LayerKind.MIXING, 1, Parameters(weight))
+    return circuit
+
+
+def _side_by_side(circuits: tuple[Circuit, ...], name: str, kind: LayerKind, units: int,
+                  parameters: Parameters | None) -> tuple[Circuit, list[int]]:
+    """The circuits' layers one after another (each keeping its parameters) under one new
+    layer of ``kind`` over their outputs, with ``parameters`` if given. The origin of every
+    layer after the first circuit's is its root region, so diagnostics about them point at
+    the first model. Returns the circuit and the ids of the circuits' outputs in it."""
+    first = circuits[0]
+    shifts = np.cumsum([0] + [c.num_layers for c in circuits])
+    edges = np.cumsum([0] + [len(c.input_ids) for c in circuits])
+    counts = np.cumsum([0] + [len(c.parameters) for c in circuits])
+    outputs = [int(shift) + c.output for shift, c in zip(shifts, circuits)]
+    root_region = first.origin_regions[first.output]
+    all_parameters = sum((c.parameters for c in circuits), ())
+    new_parameter = -1
+    if parameters is not None:
+        new_parameter, all_parameters = len(all_parameters), all_parameters + (parameters,)
+    added = len(shifts) - 1  # the new layer's id is shifts[-1]
     circuit = Circuit(
-        name=name, num_variables=left.num_variables, num_values=left.num_values,
-        image_shape=left.image_shape,
-        kinds=np.concatenate([left.kinds, right.kinds, hadamard]),
-        units=np.concatenate([left.units, right.units, [int(left.units[left.output])]]),
-        input_offsets=np.concatenate([left.input_offsets[:-1],
-                                      left.input_offsets[-1] + right.input_offsets[:-1],
-                                      [len(left.input_ids) + len(right.input_ids),
-                                       len(left.input_ids) + len(right.input_ids) + 2]]),
-        input_ids=np.concatenate([left.input_ids, right.input_ids + shift, ids]),
-        variables=np.concatenate([left.variables, right.variables, [-1]]),
-        parameter_ids=np.concatenate([
-            left.parameter_ids,
-            np.where(right.parameter_ids >= 0, right.parameter_ids + len(left.parameters), -1),
-            [-1]]),
-        origin_regions=np.concatenate([left.origin_regions,
-                                       np.full(right.num_layers + 1, root_region)]),
-        origin_partitions=np.concatenate([left.origin_partitions,
-                                          np.full(right.num_layers + 1, -1)]),
-        parameters=left.parameters + right.parameters,
-        output=shift + right.num_layers,
-        region_graph=left.region_graph,
-        seed=left.seed,
+        name=name, num_variables=first.num_variables, num_values=first.num_values,
+        image_shape=first.image_shape,
+        kinds=np.concatenate([c.kinds for c in circuits]
+                             + [np.array([LAYER_KINDS.index(kind)], dtype=first.kinds.dtype)]),
+        units=np.concatenate([c.units for c in circuits] + [[units]]),
+        input_offsets=np.concatenate([c.input_offsets[:-1] + e for c, e in zip(circuits, edges)]
+                                     + [[edges[-1], edges[-1] + added]]),
+        input_ids=np.concatenate([c.input_ids + s for c, s in zip(circuits, shifts)] + [outputs]),
+        variables=np.concatenate([c.variables for c in circuits] + [[-1]]),
+        parameter_ids=np.concatenate([np.where(c.parameter_ids >= 0, c.parameter_ids + n, -1)
+                                      for c, n in zip(circuits, counts)] + [[new_parameter]]),
+        origin_regions=np.concatenate([first.origin_regions,
+                                       np.full(int(shifts[-1] - shifts[1]) + 1, root_region)]),
+        origin_partitions=np.concatenate([first.origin_partitions,
+                                          np.full(int(shifts[-1] - shifts[1]) + 1, -1)]),
+        parameters=all_parameters,
+        output=int(shifts[-1]),
+        region_graph=first.region_graph,
+        seed=first.seed,
     )
-    return circuit, (left.output, shift + right.output)
+    return circuit, outputs
 
 
 _HINT = ("use a region graph with one split per region, the same wherever a scope recurs "

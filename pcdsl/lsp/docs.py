@@ -26,6 +26,10 @@ OPERATIONS = {  # the circuit algebra (syntax/typed.py OPERATIONS), docs/algebra
                 "p(x) = a(x) b(x) / Z of two models of this file over the same data, with "
                 "non-negative weights; Z is computed exactly. Needs compatible models: split "
                 "the same way wherever they share a scope (the same region graph).",
+    "mixture": "**mixture**: operation\n\n`model NAME = mixture(A, B, ...)`: the mixture "
+               "p(x) = sum_i w_i p_i(x) of two or more models of this file over the same data, "
+               "with weights of its own: one sum over their outputs. Any region graphs; it "
+               "trains with Adam or EM and answers every query.",
 }
 VARIABLE_DOC = ("`x[i]`: variable `i` of the data (0-based; images are flattened in channel, "
                 "row, column order).")

@@ -779,8 +779,10 @@ def _hyphenated_name(expr: ast.Expr) -> str | None:
 
 
 def _usage(operation: str) -> str:
-    """How an operation is written: ``square(MODEL)``, ``multiply(MODEL, MODEL)``."""
-    return f"{operation}({', '.join(['MODEL'] * OPERATIONS[operation])})"
+    """How an operation is written: ``square(MODEL)``, ``multiply(MODEL, MODEL)``,
+    ``mixture(MODEL, MODEL, ...)``."""
+    count = OPERATIONS[operation]
+    return f"{operation}({', '.join(['MODEL'] * (count or 2) + ([] if count else ['...']))})"
 
 
 def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
@@ -819,12 +821,15 @@ def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
                 found.append(E.unknown_name("model", value.identifier.name, value.span, bodies))
             else:
                 operands.append(value.identifier.name)
-        if len(call.arguments) != OPERATIONS[operation]:
-            count = OPERATIONS[operation]
+        count = OPERATIONS[operation]
+        if count is None and len(call.arguments) < 2:
+            found.append(error("arity", f"'{operation}' takes two models or more, found "
+                               f"{len(call.arguments)}", call.span, f"write '{_usage(operation)}'"))
+        elif count is not None and len(call.arguments) != count:
             found.append(error("arity", f"'{operation}' takes {count} model{'s' if count != 1 else ''}"
                                f", found {len(call.arguments)}", call.span,
                                f"write '{_usage(operation)}'"))
-        elif len(operands) == OPERATIONS[operation]:
+        elif len(operands) == len(call.arguments):
             checked.append(AlgebraSpec(name, operation, tuple(operands), decl.span, call.span))
     if found:
         raise CompileError(found)

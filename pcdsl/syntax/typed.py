@@ -110,8 +110,9 @@ class AlgebraSpec:
     operation_span: Span  # the call, where a failed precondition is reported
 
 
-# The operations of the circuit algebra, with the number of models each takes.
-OPERATIONS = {"square": 1, "multiply": 2}
+# The operations of the circuit algebra, with the number of models each takes (None: two
+# or more).
+OPERATIONS: dict[str, int | None] = {"square": 1, "multiply": 2, "mixture": None}
 
 
 @dataclass(frozen=True)
