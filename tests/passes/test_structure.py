@@ -103,6 +103,23 @@ def test_structured_decomposability_needs_one_split_per_scope():
     assert check_structured_decomposable(consistent) == ()
 
 
+def test_a_product_off_its_regions_scope_can_still_break_the_vtree():
+    # Not smooth: the partition x[0] * x[1] is not over its region's scope. One split per
+    # scope then does not make the scopes nested or disjoint, and the overlap of {x[0],
+    # x[1]} with {x[0], x[2]} is what is reported. (Smooth circuits need no such pass.)
+    circuit = circuit_of("""model bad {
+      data = variables(count = 4, values = 2)
+      structure {
+        region a = x[0] * x[2]
+        region b = x[1] * x[3]
+        region r = a * b | x[0] * x[1]
+      }
+    }""")
+    assert check_smooth(circuit) and check_decomposable(circuit) == ()
+    found = check_structured_decomposable(circuit)
+    assert found and "overlap without one containing the other" in found[0].message
+
+
 @pytest.mark.parametrize("source", [NOT_SMOOTH, NOT_DECOMPOSABLE, """model m {
   data = variables(count = 4, values = 2)
   structure { region ab = x[0] * x[1]  region root = ab * x[2] * x[3] | x[0] * x[1] * x[2] * x[3] }
