@@ -9,7 +9,9 @@ import json
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pcdsl.cli.common import (
@@ -110,9 +112,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "log-likelihood and bits per dimension after every epoch, and write "
                     "model.py, metrics.jsonl, checkpoint.pt, curves.png and samples.png into "
                     "--out. A folder that holds a run is never overwritten without --resume "
-                    "or --overwrite. Ctrl-C stops after saving nothing half-written and prints "
-                    "the command that resumes. Under torchrun, training is data-parallel "
-                    "(DistributedDataParallel).",
+                    "or --overwrite. Ctrl-C (or SIGTERM) stops after saving nothing "
+                    "half-written and prints the command that resumes. Under torchrun, "
+                    "training is data-parallel (DistributedDataParallel).",
         epilog=EXIT_CODES_HELP)
     train.add_argument("file", metavar="SPEC", help="the .pc spec (checkpoints carry it)")
     train.add_argument("--model", help="the model to train, when the spec holds several")
@@ -290,12 +292,23 @@ def resume_command(args: argparse.Namespace, out: str) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    # SIGTERM (a scheduler's stop, `kill`, `timeout`) stops a run as Ctrl-C does: the epoch
+    # in progress is abandoned, and the resume command printed.
+    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         return _run_train(args)
     except KeyboardInterrupt:
         print("pcc train: interrupted before training began; nothing was written.",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_train(args: argparse.Namespace) -> int:

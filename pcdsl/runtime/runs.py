@@ -10,8 +10,8 @@
   two runs never write one folder; then the temporary files of an earlier, killed run
   (``.checkpoint.pt.*.tmp`` and the like, left by a SIGKILL during an atomic write) are
   removed: no live writer can own them.
-- ``held_interrupts`` defers SIGINT around writes that must happen together (a checkpoint
-  and the metrics line of its epoch).
+- ``held_interrupts`` defers SIGINT and SIGTERM around writes that must happen together (a
+  checkpoint and the metrics line of its epoch).
 """
 
 from __future__ import annotations
@@ -112,19 +112,25 @@ def remove_stale_temporaries(folder: Path) -> None:
             path.unlink()
 
 
+# The signals that stop a run: Ctrl-C, and what schedulers, `kill` and `timeout` send.
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def held_interrupts() -> Iterator[None]:
-    """Defer SIGINT until the block ends (then raise ``KeyboardInterrupt``), so writes that
-    belong together are never cut between them. Outside the main thread (where Python
-    delivers signals) it does nothing."""
+    """Defer SIGINT and SIGTERM until the block ends, then deliver them as they would have
+    been (SIGINT as ``KeyboardInterrupt``), so writes that belong together are never cut
+    between them. Outside the main thread (where Python delivers signals) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    previous = {number: signal.signal(number, lambda got, frame: caught.append(got))
+                for number in STOPPING_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for number in dict.fromkeys(caught):
+        signal.raise_signal(number)

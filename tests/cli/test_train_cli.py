@@ -195,3 +195,39 @@ def test_a_damaged_data_file_is_one_line(tmp_path, spec, root, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err and "internal error" not in err
     assert "FashionMNIST" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_the_printed_command_resumes_it(tmp_path, spec,
+                                                                                 root):
+    # What a scheduler, `kill` or `timeout` sends; a job started with nohup ignores SIGINT.
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "pcdsl", "train", str(spec), "--data-root", str(root),
+               "--epochs", "400", "--batch-size", "8", "--samples", "0", "--device", "cpu",
+               "--no-progress", "--threads", "1", "--out", str(out)]
+    environment = {**os.environ, "PYTHONPATH": os.getcwd()}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (out / "metrics.jsonl").exists(), "no epoch finished"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "Resume with:" in err
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    resume = shlex.split(err.split("Resume with:")[1].strip().splitlines()[0])
+    assert resume[:2] == ["pcc", "train"] and "--resume" in resume
+    # The printed command continues the run (one more epoch, then stop again).
+    resume[resume.index("--epochs") + 1] = str(epochs[-1] + 1)
+    resumed = subprocess.run([sys.executable, "-m", "pcdsl", *resume[1:]], capture_output=True,
+                             text=True, env=environment, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, epochs[-1] + 2))

@@ -276,6 +276,36 @@ def test_sigint_while_saving_writes_the_checkpoint_and_its_metrics(tmp_path, sou
     assert checkpoint["epoch"] == 1 and len(lines) == 1
 
 
+def test_sigterm_while_saving_is_held_until_both_files_are_written(tmp_path, source, spec, data,
+                                                                   monkeypatch):
+    import os
+    import signal
+
+    import pcdsl.runtime.train as training
+    from pcdsl.runtime.train import TrainingInterrupted
+
+    def interrupt(number, frame):  # what pcc train installs for SIGTERM
+        raise KeyboardInterrupt
+
+    real_save = training.save_checkpoint
+
+    def save_then_terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of the pair of writes
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_terminated)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(TrainingInterrupted) as stopped:
+            train(source, replace(CONFIG, out=str(tmp_path)), *data, spec=spec, log=_quiet)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.saved_epoch == 1
+    _, checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert checkpoint["epoch"] == 1 and len(lines) == 1
+
+
 def test_a_model_worse_than_uniform_is_warned_about(source, data):
     warnings: list[str] = []
     # A learning rate so large that the model ends far from the data.
