@@ -134,6 +134,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="EM: smoothing pseudo-count per distribution (default 0.1)")
     train.add_argument("--em-step-decay", type=_fraction, default=1.0,
                        help="EM: step size multiplied by this after every batch (default 1)")
+    train.add_argument("--em-final-step-size", type=_fraction, metavar="S",
+                       help="EM: decay the step size geometrically from --em-step-size to S "
+                            "at the last batch of the last epoch, whatever the batch and data "
+                            "sizes (instead of --em-step-decay)")
     train.add_argument("--seed", type=_seed,
                        help="seed of the initial weights and of the data order (default: the "
                             "spec's seed, itself 0 unless the spec sets one)")
@@ -315,6 +319,15 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.compile in ("train", "all") and args.optimizer != "adam":
         return error(f"--compile {args.compile} needs --optimizer adam: EM's step runs the "
                      "module's upward pass itself (--compile eval compiles the evaluations)")
+    final = args.em_final_step_size
+    if final is not None and args.optimizer != "em":
+        return error("--em-final-step-size is a schedule of EM's step size: add --optimizer em")
+    if final is not None and args.em_step_decay != 1.0:
+        return error("--em-final-step-size and --em-step-decay are two ways to set one "
+                     "schedule: give one of them")
+    if final is not None and final > args.em_step_size:
+        return error(f"--em-final-step-size {final:g} is larger than --em-step-size "
+                     f"{args.em_step_size:g}: the step size decays towards it")
     if args.patience is not None and not args.valid:
         return error("--patience needs --valid N: early stopping watches the validation bpd")
     if args.resume and args.out and not Path(args.out, "checkpoint.pt").exists():
@@ -343,6 +356,7 @@ def _run_train(args: argparse.Namespace) -> int:
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, em_step_size=args.em_step_size,
         em_pseudo_count=args.em_pseudo_count, em_step_decay=args.em_step_decay,
+        em_final_step_size=args.em_final_step_size,
         seed=args.seed, device=device, out=out, eval_batch_size=args.eval_batch_size,
         train_limit=args.train_limit, test_limit=args.test_limit, samples=args.samples,
         valid=args.valid or 0, patience=args.patience,

@@ -107,6 +107,10 @@ class TrainConfig:
     em_step_size: float = 0.05
     em_pseudo_count: float = 0.1
     em_step_decay: float = 1.0
+    # EM: the step size at the run's last batch, reached by a geometric decay from
+    # em_step_size over every batch of every epoch (instead of em_step_decay, whose same
+    # value means another schedule at another batch or data size).
+    em_final_step_size: float | None = None
     seed: int | None = None  # None: the module's SEED (the spec's seed)
     device: str = "cpu"
     out: str | None = None
@@ -131,6 +135,13 @@ class TrainConfig:
                              "step runs the module's upward pass itself")
         if self.precision is not None:
             check_precision(self.precision)
+        if self.em_final_step_size is not None:
+            if not 0.0 < self.em_final_step_size <= self.em_step_size:
+                raise ValueError(f"em_final_step_size must lie in (0, em_step_size = "
+                                 f"{self.em_step_size}], found {self.em_final_step_size}")
+            if self.em_step_decay != 1.0:
+                raise ValueError("em_final_step_size and em_step_decay are two ways to set "
+                                 "one schedule: give one of them")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
@@ -264,6 +275,13 @@ def batches(indices: list[int], batch_size: int) -> Iterator[list[int]]:
     """Consecutive batches of ``indices``, the last one possibly shorter."""
     for start in range(0, len(indices), batch_size):
         yield indices[start:start + batch_size]
+
+
+def _batches_per_epoch(size: int, batch_size: int, ranks: Ranks) -> int:
+    """Each rank's batches in an epoch of ``size`` rows (``epoch_order`` pads every rank's
+    share to ceil(size / world) rows, in batches of batch_size / world)."""
+    per_rank = max(1, batch_size // ranks.world)
+    return math.ceil(math.ceil(size / ranks.world) / per_rank)
 
 
 def epoch_order(size: int, seed: int, epoch: int, ranks: Ranks) -> list[int]:
@@ -466,10 +484,15 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                 circuit, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer: Any = torch.optim.Adam(circuit.parameters(), lr=config.lr)
     else:
+        decay, floor = config.em_step_decay, 0.0
+        if config.em_final_step_size is not None:  # decay to it over the run's batches
+            steps = config.epochs * _batches_per_epoch(len(train_split), config.batch_size, ranks)
+            decay = (config.em_final_step_size / config.em_step_size) ** (1 / max(steps - 1, 1))
+            floor = config.em_final_step_size
         try:
             optimizer = MiniBatchEM(circuit, step_size=config.em_step_size,
                                     pseudo_count=config.em_pseudo_count,
-                                    step_decay=config.em_step_decay,
+                                    step_decay=decay, min_step_size=floor,
                                     dataset_size=len(train_split))
         except EMNotSupported as exc:
             raise TrainingError(str(exc)) from None
