@@ -32,6 +32,7 @@ class EpochPoint(Protocol):
     epoch: int
     train_bpd: float
     test_bpd: float
+    valid_bpd: float | None  # with --valid
 
 
 class StepLosses:
@@ -127,11 +128,20 @@ def curves_figure(*, losses: StepLosses, epochs: Sequence[EpochPoint], title: st
               label="train, mean over the epoch")
     axes.plot(numbers, [m.test_bpd for m in epochs], linestyle="--" if len(numbers) > 1 else "none",
               marker="s", color="tab:orange", clip_on=False, label="test, after the epoch")
+    valid = [(m.epoch, m.valid_bpd) for m in epochs if getattr(m, "valid_bpd", None) is not None]
+    if valid:
+        axes.plot(*zip(*valid), linestyle=":" if len(valid) > 1 else "none", marker="^",
+                  color="tab:green", clip_on=False, label="validation, after the epoch")
+        best_epoch, best_bpd = min(valid, key=lambda point: point[1])
+        axes.plot([best_epoch], [best_bpd], linestyle="none", marker="*", markersize=13,
+                  color="tab:green", markeredgecolor="black", clip_on=False,
+                  label=f"best validation: epoch {best_epoch} (best.pt)")
     last = max([*numbers, *positions, 1])
     axes.set_xlim(0, math.ceil(last))
     if math.ceil(last) > 1:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylim(*_y_range(bpd, [m.train_bpd for m in epochs] + [m.test_bpd for m in epochs]))
+    axes.set_ylim(*_y_range(bpd, [m.train_bpd for m in epochs] + [m.test_bpd for m in epochs]
+                            + [value for _, value in valid]))
     axes.set_xlabel("epoch")
     axes.set_ylabel("bits per dimension")
     axes.set_title(title)

@@ -20,6 +20,7 @@ class Epoch:
     epoch: int
     train_bpd: float
     test_bpd: float
+    valid_bpd: float | None = None
 
 
 def _run(epochs: int, batches: int, losses: StepLosses | None = None) -> tuple[StepLosses, list[Epoch]]:
@@ -116,3 +117,19 @@ def test_epochs_without_steps_still_draw(tmp_path):
     bottom, top = figure.axes[0].get_ylim()
     assert bottom < 1.7 and top > 2.0
     assert (tmp_path / "curves.png").stat().st_size > 5_000
+
+
+def test_validation_bpd_is_drawn_and_its_best_epoch_marked(tmp_path):
+    losses, history = _run(4, 20)
+    valid = [1.9, 1.7, 1.65, 1.68]  # the best at epoch 3
+    history = [Epoch(m.epoch, m.train_bpd, m.test_bpd, v) for m, v in zip(history, valid)]
+    figure = write_curves(tmp_path / "curves.png", losses=losses, epochs=history, title="t",
+                          num_variables=D)
+    lines = {line.get_label(): line for line in figure.axes[0].lines}
+    assert list(lines["validation, after the epoch"].get_ydata()) == valid
+    best = lines["best validation: epoch 3 (best.pt)"]
+    assert list(best.get_xdata()) == [3] and list(best.get_ydata()) == [1.65]
+    # without --valid, no validation line
+    plain = write_curves(tmp_path / "plain.png", losses=losses, epochs=_run(4, 20)[1], title="t",
+                         num_variables=D)
+    assert not any(line.get_label().startswith(("validation", "best")) for line in plain.axes[0].lines)
