@@ -1,8 +1,8 @@
 """A scanner for generated modules: everything in one must come from the compiler's own
 code generator, except numbers, the model's name and the spec's (validated) file name.
 
-The allow-list is every word of the code generator's sources (the template, ``emit.py``)
-and of the layer kinds (``ir/circuit.py``), compared without case and surrounding
+The allow-list is every word of the code generator's sources (the templates, the kernels
+it inlines, ``emit.py``) and of the layer kinds (``ir/circuit.py``), compared without case and surrounding
 underscores, after numbers are taken out (``dense_12`` is the word ``dense``,
 ``_GATHER_4`` is ``gather``). Each Python token of a module is checked: a name must be an
 allowed word; a string or a comment may hold allowed words, the model's name and the
@@ -28,6 +28,7 @@ import pcdsl
 PACKAGE = Path(pcdsl.__file__).resolve().parent
 SOURCES = (
     *sorted((PACKAGE / "codegen" / "templates").glob("*.j2")),
+    *sorted((PACKAGE / "codegen" / "kernels").glob("*.py")),
     PACKAGE / "codegen" / "emit.py",
     PACKAGE / "codegen" / "__init__.py",
     PACKAGE / "ir" / "circuit.py",
