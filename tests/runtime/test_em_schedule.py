@@ -11,7 +11,7 @@ import pytest
 from pcdsl.rebuild import load_checkpoint
 from pcdsl.runtime.train import TrainConfig, train
 from tests.cli.helpers import pcc
-from tests.runtime.training_data import compiled_spec, split, write_fashion_mnist
+from tests.runtime.training_data import compiled_spec, split, tiny_train_command
 
 CONFIG = TrainConfig(dataset="synthetic", epochs=3, batch_size=16, optimizer="em",
                      em_step_size=0.4, em_final_step_size=0.05, samples=0, progress=False)
@@ -40,21 +40,8 @@ def test_it_is_one_schedule_or_the_other():
         replace(CONFIG, em_final_step_size=0.5)
 
 
-SPEC_28 = """\
-model small {
-  data = image(height = 28, width = 28, values = 256)
-  inputs = categorical(units = 2)
-  layers = cp(units = 2)
-}
-"""
-
-
 def test_the_flag_is_checked_in_the_words_of_the_flags(tmp_path, capsys):
-    spec = tmp_path / "small.pc"
-    spec.write_text(SPEC_28)
-    root = write_fashion_mnist(tmp_path / "data", train=32, test=16)
-    run = ["train", str(spec), "--data-root", str(root), "--epochs", "1", "--batch-size", "16",
-           "--samples", "0", "--device", "cpu", "--no-progress", "--em-final-step-size", "0.01"]
+    run = [*tiny_train_command(tmp_path), "--em-final-step-size", "0.01"]
     for extra, message in ((["--optimizer", "adam"], "add --optimizer em"),
                            (["--optimizer", "em", "--em-step-decay", "0.9"], "two ways"),
                            (["--optimizer", "em", "--em-step-size", "0.005"], "larger than")):

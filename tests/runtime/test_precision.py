@@ -15,7 +15,7 @@ from pcdsl.rebuild import load_checkpoint
 from pcdsl.runtime.precision import PRECISIONS, autocast_forward, matmul_precision
 from pcdsl.runtime.train import TrainConfig, TrainingError, build_circuit, evaluate, train
 from tests.cli.helpers import pcc
-from tests.runtime.training_data import compiled_spec, split, write_fashion_mnist
+from tests.runtime.training_data import compiled_spec, split, tiny_train_command
 
 # docs/training.md, "Precision": per image, |bpd(bf16) - bpd(fp32)| <= 0.005 (each variable
 # adds about one product and one sum, each rounded to bf16's 2^-9 relative: 2 * 2^-9 / ln 2).
@@ -162,21 +162,8 @@ def test_an_unknown_precision_is_refused():
         TrainConfig(precision="fp16")
 
 
-SPEC_28 = """\
-model small {
-  data = image(height = 28, width = 28, values = 256)
-  inputs = categorical(units = 2)
-  layers = cp(units = 2)
-}
-"""
-
-
 def test_the_flag_is_parsed_checked_and_misspellings_get_a_suggestion(tmp_path, capsys):
-    spec = tmp_path / "small.pc"
-    spec.write_text(SPEC_28)
-    root = write_fashion_mnist(tmp_path / "data", train=32, test=16)
-    run = ["train", str(spec), "--data-root", str(root), "--epochs", "1", "--batch-size", "16",
-           "--samples", "0", "--device", "cpu", "--no-progress"]
+    run = tiny_train_command(tmp_path)
     status, _, err = pcc(capsys, *run, "--precision", "bf61")
     assert status == 2 and "did you mean 'bf16'?" in err and "Traceback" not in err
     out = tmp_path / "run"
@@ -190,9 +177,8 @@ def test_the_flag_is_parsed_checked_and_misspellings_get_a_suggestion(tmp_path, 
     assert status == 0, err  # without --precision, the checkpoint's
     metrics = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["precision"] for line in metrics] == ["bf16", "bf16"]
-    status, printed, _ = pcc(capsys, "eval", str(out / "checkpoint.pt"), "--data-root", str(root),
-                             "--precision", "tf23")
+    evaluate_run = ["eval", str(out / "checkpoint.pt"), "--data-root", str(tmp_path / "data")]
+    status, printed, _ = pcc(capsys, *evaluate_run, "--precision", "tf23")
     assert status == 2
-    status, printed, _ = pcc(capsys, "eval", str(out / "checkpoint.pt"), "--data-root", str(root),
-                             "--precision", "bf16", "--json")
+    status, printed, _ = pcc(capsys, *evaluate_run, "--precision", "bf16", "--json")
     assert status == 0 and '"precision": "bf16"' in printed

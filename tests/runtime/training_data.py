@@ -22,6 +22,26 @@ model tiny {
 """
 
 
+# A model over Fashion-MNIST's shape, small enough for `pcc train` to run in a second.
+SPEC_28 = """\
+model small {
+  data = image(height = 28, width = 28, values = 256)
+  inputs = categorical(units = 2)
+  layers = cp(units = 2)
+}
+"""
+
+
+def tiny_train_command(folder: Path) -> list[str]:
+    """`pcc train` arguments for one quick epoch of SPEC_28 on 32 images written into
+    ``folder`` (the spec and a Fashion-MNIST data root)."""
+    spec = folder / "small.pc"
+    spec.write_text(SPEC_28)
+    root = write_fashion_mnist(folder / "data", train=32, test=16)
+    return ["train", str(spec), "--data-root", str(root), "--epochs", "1", "--batch-size", "16",
+            "--samples", "0", "--device", "cpu", "--no-progress"]
+
+
 def module_source(spec: str = SPEC) -> str:
     return compiled_spec(spec)[0]
 
