@@ -118,9 +118,10 @@ STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @contextlib.contextmanager
 def held_interrupts() -> Iterator[None]:
-    """Defer SIGINT and SIGTERM until the block ends, then deliver them as they would have
-    been (SIGINT as ``KeyboardInterrupt``), so writes that belong together are never cut
-    between them. Outside the main thread (where Python delivers signals) it does nothing."""
+    """Defer SIGINT and SIGTERM until the block ends, so writes that belong together are
+    never cut between them; then a SIGINT raises ``KeyboardInterrupt`` and a SIGTERM is
+    delivered to the handler it would have met. Outside the main thread (where Python
+    delivers signals) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -132,5 +133,7 @@ def held_interrupts() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    for number in dict.fromkeys(caught):
-        signal.raise_signal(number)
+    if signal.SIGTERM in caught:
+        signal.raise_signal(signal.SIGTERM)
+    if caught:
+        raise KeyboardInterrupt
