@@ -46,6 +46,20 @@ def module(source: str, name: str = "m"):
     return module_from_source(emit_python(compiled, compiled.model(name)))
 
 
+def components_alone(module, circuit) -> list[torch.Tensor]:
+    """The log-likelihood of every state under each component on its own (all of the
+    root's weight on it), the root's weights left as they were."""
+    root = getattr(circuit, f"mixing_{module.OUTPUT_FOLD}")
+    saved, alone = root.detach().clone(), []
+    with torch.no_grad():
+        for k in range(root.shape[-1]):
+            root.fill_(-60.0)
+            root[0, 0, k] = 60.0
+            alone.append(circuit(STATES).double())
+        root.copy_(saved)
+    return alone
+
+
 @pytest.fixture(scope="module")
 def mixture():
     return module(MIXTURE)
@@ -63,12 +77,8 @@ def test_it_is_the_weighted_sum_of_its_components(mixture):
     circuit = mixture.Circuit(seed=2)
     weights = getattr(circuit, f"mixing_{mixture.OUTPUT_FOLD}")
     assert weights.shape == (1, 1, 3)
-    alone = []
+    alone = components_alone(mixture, circuit)
     with torch.no_grad():
-        for k in range(3):  # each component on its own: all of the root's weight on it
-            weights.copy_(torch.full((1, 1, 3), -60.0))
-            weights[0, 0, k] = 60.0
-            alone.append(circuit(STATES).double())
         logits = torch.tensor([0.3, -1.0, 0.5])
         weights.copy_(logits.view(1, 1, 3))
         mixed = circuit(STATES).double()
@@ -159,15 +169,8 @@ model q = square(s)
 def test_bits_per_dimension_of_a_mixture_are_no_worse_than_its_worst_component(mixture):
     # p = sum_i w_i p_i >= min_i p_i: a check of the root's arithmetic at random weights.
     circuit = mixture.Circuit(seed=6)
-    weights = getattr(circuit, f"mixing_{mixture.OUTPUT_FOLD}")
     with torch.no_grad():
-        mixed = circuit(STATES)
-        parts = []
-        for k in range(3):
-            saved = weights.clone()
-            weights.fill_(-60.0)
-            weights[0, 0, k] = 60.0
-            parts.append(circuit(STATES))
-            weights.copy_(saved)
+        mixed = circuit(STATES).double()
+    parts = components_alone(mixture, circuit)
     assert (mixed >= torch.stack(parts).min(0).values - 1e-5).all()
     assert math.isfinite(float(mixed.sum()))
