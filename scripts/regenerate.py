@@ -1,9 +1,10 @@
 """Rewrite the derived tables pcdsl ships, after a change to what they are derived from:
 
 * pcdsl/syntax/parse_tables.py, the LALR tables of grammar/pc.lark;
-* pcdsl/codegen/kernel_index.py, where each kernel of pcdsl/codegen/kernels/ is.
+* pcdsl/codegen/kernel_index.py, where each kernel of pcdsl/codegen/kernels/ is;
+* pcdsl/codegen/precompiled/, the templates of pcdsl/codegen/templates/ compiled by Jinja.
 
-Both are used only while they match their sources (tests fail until they do), so an edit
+Each is used only while they match their sources (tests fail until they do), so an edit
 that forgets this costs speed, never correctness. A table that matches its sources is left
 as it is: Lark numbers the LALR states differently on every build, so rewriting a current
 one would only churn the file.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pcdsl.codegen import inline
+from pcdsl.codegen import emit, inline
 from pcdsl.syntax.grammar import TABLES_PATH, shipped_tables, tables_source
 
 if __name__ == "__main__":
@@ -27,3 +28,8 @@ if __name__ == "__main__":
     index_path = Path(inline.__file__).with_name("kernel_index.py")
     index_path.write_text(inline.index_source(), encoding="utf-8")
     print(f"wrote {index_path}")
+    for template in sorted(emit.TEMPLATES.glob("*.j2")):
+        name = emit.precompiled_module_name(template.name).rsplit(".", 1)[-1]
+        path = Path(emit.__file__).with_name("precompiled") / f"{name}.py"
+        path.write_text(emit.precompiled_source(template.name), encoding="utf-8")
+        print(f"wrote {path}")

@@ -26,11 +26,11 @@ from pcdsl.codegen.emit import (
     KERNELS_GO_HERE,
     _activated,
     _call,
-    _environment,
     _log_activated,
     _parameter_name,
     _shape,
     _tuple_literal,
+    template,
     with_kernels,
 )
 from pcdsl.codegen.inline import defined_names
@@ -208,5 +208,5 @@ def generate_algebra(base_module: str, algebra: Algebra, folded: FoldedCircuit) 
                   else "_GramPass, _GramSampling, Circuit"),
         "sample_rows": max(1, 2 ** 24 // sum(n.rows * n.columns for n in plan.nodes)),
     }
-    layout = _environment().get_template("squared.py.j2").render(**context)
+    layout = template("squared.py.j2").render(**context)
     return base_module + with_kernels(layout, defined_names(base_module))
