@@ -560,6 +560,10 @@ def _wrapped(code: str, column: int, indent: int) -> str:
             + " " * indent + ")")
 
 
+# Repeats up to this long are compared in Python, longer ones with numpy.
+_SHORT_REPEAT = 32
+
+
 def _table_runs(values: list[int]) -> list[tuple[int, int, int]]:
     """``values`` (none negative) coded as runs, exactly, for the module's ``_expand``:
     ``(start, step, count)`` is ``count`` values from ``start`` by ``step``, and
@@ -575,25 +579,35 @@ def _table_runs(values: list[int]) -> list[tuple[int, int, int]]:
     # stretch[i]: where the run of equal steps through v[i], v[i + 1] ends (exclusive).
     steps = np.diff(v)
     ends = np.append(np.flatnonzero(steps[1:] != steps[:-1]) + 1, len(steps))
-    stretch = np.repeat(ends, np.diff(ends, prepend=0)) + 1
+    # Lists, not arrays: the greedy loop below reads single items, which numpy makes slow.
+    stretch = (np.repeat(ends, np.diff(ends, prepend=0)) + 1).tolist()
+    step_at = steps.tolist()
     runs: list[tuple[int, int, int]] = []
     i = 0
     while i < n:
-        length = int(stretch[i]) - i if i < n - 1 else 1
-        best = (values[i], int(steps[i]) if length > 1 else 0, length)
+        length = stretch[i] - i if i < n - 1 else 1
+        start, step, best = values[i], (step_at[i] if length > 1 else 0), length
+        left = n - i
         back = 1
         while back <= i:
-            count = min(back, n - i)
-            delta = values[i] - values[i - back]
-            # The second value first: most repeats that fail, fail there, cheaply.
-            if count > best[2] and values[i + 1] - values[i + 1 - back] == delta:
-                mismatch = np.flatnonzero(v[i:i + count] - v[i - back:i - back + count] != delta)
-                match = int(mismatch[0]) if len(mismatch) else count
-                if match > best[2]:
-                    best = (-back, delta, match)
+            count = back if back < left else left
+            if count > best:
+                delta = values[i] - values[i - back]
+                # The second value first: most repeats that fail, fail there, cheaply.
+                if values[i + 1] - values[i + 1 - back] == delta:
+                    if count <= _SHORT_REPEAT:  # item by item: numpy's call costs more
+                        match = 2
+                        while match < count and values[i + match] - values[i + match - back] == delta:
+                            match += 1
+                    else:
+                        mismatch = np.flatnonzero(
+                            v[i:i + count] - v[i - back:i - back + count] != delta)
+                        match = int(mismatch[0]) if len(mismatch) else count
+                    if match > best:
+                        start, step, best = -back, delta, match
             back *= 2
-        runs.append(best)
-        i += best[2]
+        runs.append((start, step, best))
+        i += best
     return runs
 
 
