@@ -189,6 +189,21 @@ class _Plan:
                     and folded.folds[dense.gather.sources[0]].kind.has_table):
                 self.fused[fold.id] = dense.id
         self.dense_reads: dict[int, _Read] = {}  # fused dense folds' reads, by product fold
+        # A product fold over the whole output of a dense fold over other folds, its only
+        # reader (a CP layer's sums and products): both in one statement, ``_dense_runs``,
+        # which on CUDA can compute them in one kernel when no gradient is wanted.
+        self.with_products: dict[int, int] = {}  # dense fold -> the product fold over it
+        for fold in folded.folds:
+            if fold.kind is not LayerKind.HADAMARD or not self.reads_whole_fold(fold) \
+                    or fold.id in self.fused:
+                continue
+            dense = folded.folds[fold.gather.sources[0]]
+            if dense.gather is None:  # sums over the data itself
+                continue
+            over_inputs = len(dense.gather.sources) == 1 and dense.gather.sources[0] in self.inputs
+            if (dense.kind is LayerKind.DENSE and readers.get(dense.id) == 1
+                    and dense.id != folded.output_fold and not over_inputs):
+                self.with_products[dense.id] = fold.id
         self.leaves = {f.id for f in folded.folds if f.kind is LayerKind.HADAMARD
                        and f.gather is not None and len(f.gather.sources) == 1
                        and f.gather.sources[0] in self.inputs}
@@ -308,16 +323,24 @@ class _Plan:
 
     def step(self, fold: Fold) -> _Step:
         comment, code = self.statement(fold)
-        return _Step(comment, code, self.split_statement(fold.id))
+        # A dense fold computed with its products ends where they do: theirs is the split.
+        return _Step(comment, code, self.split_statement(self.with_products.get(fold.id, fold.id)))
+
+    def steps(self) -> list[_Step]:
+        """A step per fold that is not an input, but one for a dense fold and the products
+        over it."""
+        products = set(self.with_products.values())
+        return [self.step(fold) for fold in self.folded.folds
+                if not fold.kind.is_input and fold.id not in products]
 
     def released(self, steps: list[_Step], output: str) -> list[_Step]:
         """The steps with ``del`` statements for the names that no later statement (nor the
         result ``output``) reads, so that a pass without gradients holds only the outputs
         still to be read: a name would otherwise keep its tensor until the pass returns.
-        Outputs of dense folds computed with their products exist only in lookup mode and
-        are dropped inside it."""
+        Outputs of dense folds computed with their products exist only in one branch
+        (lookup mode, or sampling's) and are dropped inside it."""
         name = re.compile(r"(?<!\w)(?:hc?\d+|sc?\d+|read_\w+)(?!\w)")
-        fused = {f"{v}{d}" for d in self.fused.values() for v in "hs"}
+        fused = {f"{v}{d}" for d in (*self.fused.values(), *self.with_products) for v in "hs"}
         last: dict[str, int] = {}
         for k, step in enumerate(steps):
             for found in name.findall(step.code + "\n" + step.split):
@@ -373,8 +396,30 @@ class _Plan:
             raise AssertionError(f"no code for {fold.kind} folds")
         if weights:
             arguments.append(weights)
+        if i in self.with_products:
+            return self.dense_with_products(fold, arguments)
         code = _call(_output(i), function, arguments)
         return _describe_fold(fold), code
+
+    def dense_with_products(self, fold: Fold, arguments: list[str]) -> tuple[str, str]:
+        """A dense fold and the product fold over the runs of its output, in one statement:
+        ``_dense_runs``, or for sampling (which reads the sums too) the two kernels."""
+        i, product = fold.id, self.folded.folds[self.with_products[fold.id]]
+        arity = product.gather.arity
+        nested = [a.replace("\n", "\n    ") for a in arguments]  # one level deeper
+        sums = _call(_output(i), "_dense", nested, indent=12)
+        products = f"{_output(product.id)} = _hadamard_runs(h{i}, s{i}, arity={arity})"
+        together = _call(f"h{product.id}, s{product.id}", "_dense_runs",
+                         [*nested, f"arity={arity}"], indent=12)
+        code = (f"if keep:  # sampling reads the sums too\n"
+                f"            {sums}\n"
+                f"            {products}\n"
+                f"            del h{i}, s{i}\n"
+                f"        else:\n"
+                f"            {together}")
+        n = product.size
+        return (f"{_describe_fold(fold)}, then {n} Hadamard product{'s' if n != 1 else ''} "
+                f"of their {arity} runs"), code
 
     def gathered(self, fold: Fold) -> str:
         """Inputs gathered by an index table; rows of input folds come from lookups."""
@@ -705,11 +750,11 @@ def _runs(items: list[str]) -> str:
     return f"({', '.join(items)})"
 
 
-def _call(target: str, function: str, arguments: list[str]) -> str:
-    """``target = function(arguments)`` in the body of ``_evaluate``, wrapped to the line
-    width: one argument per line when the call is too long, and a long tuple argument's
-    items packed onto as many lines as they need."""
-    indent = 8  # the body of ``_evaluate``
+def _call(target: str, function: str, arguments: list[str], indent: int = 8) -> str:
+    """``target = function(arguments)`` at ``indent`` (8: the body of ``_evaluate``), wrapped
+    to the line width: one argument per line when the call is too long, and a long tuple
+    argument's items packed onto as many lines as they need. Lines after the first carry
+    their indentation; the first gets it from where the statement is placed."""
     line = f"{target} = {function}({', '.join(arguments)})"
     if indent + len(line) <= _LINE_WIDTH:
         return line
@@ -807,7 +852,7 @@ def generate_module(folded: FoldedCircuit, report: StructureReport, *, spec_file
 
     parameters = [p for fold in folded.folds for p in _parameters(fold)]
     plan = _Plan(folded)
-    steps = [plan.step(fold) for fold in folded.folds if not fold.kind.is_input]
+    steps = plan.steps()
     reads = plan.read_statements()  # after the steps, which register them
     o, p = folded.output_fold, folded.output_position
     output = f"torch.log(h{o}[{p}]).squeeze(-1) + s{o}[{p}]" if circuit.num_classes == 1 else \

@@ -3,7 +3,7 @@ scripts/regenerate.py: do not edit. Parsing the kernel modules with ``ast`` took
 50 ms of every pcc run; codegen.inline uses this index while KERNELS_SHA256 is that
 of the kernels' text, and parses them otherwise."""
 
-KERNELS_SHA256 = 'c56003269bc821134cda3d64f7ee3e16b4f57058654b7d6e2adeec04599a21e3'
+KERNELS_SHA256 = '62d9537cc0de745ed744ba11fcb45c4276df7dc33fba9b7f50c8916033d6ea78'
 
 # module -> (names defined, kernels read, first line, last line) of each statement
 STATEMENTS = {'tables': ((('_index',), (), 3, 5), (('_expand',), (), 8, 19)),
@@ -25,9 +25,12 @@ STATEMENTS = {'tables': ((('_index',), (), 3, 5), (('_expand',), (), 8, 19)),
  'fused': ((('tl', 'triton'), ('triton',), 2, 9),
            (('FUSED_KERNELS',), ('FUSED_KERNELS',), 11, 12),
            (('_FUSED_MAX_UNITS',), ('_FUSED_MAX_UNITS',), 13, 14),
-           (('_fused',), ('FUSED_KERNELS', '_FUSED_MAX_UNITS', 'triton'), 17, 19),
-           (('_hadamard_runs_kernel',), ('tl', 'triton'), 22, 47),
-           (('_fused_hadamard_runs',), ('_hadamard_runs_kernel', 'triton'), 50, 64)),
+           (('_FUSED_MAX_DENSE_UNITS',), ('_FUSED_MAX_DENSE_UNITS',), 15, 17),
+           (('_fused',), ('FUSED_KERNELS', '_FUSED_MAX_UNITS', 'triton'), 20, 22),
+           (('_dense_runs_kernel', '_hadamard_runs_kernel'), ('tl', 'triton'), 25, 92),
+           (('_fused_dense',), ('_FUSED_MAX_DENSE_UNITS', '_fused'), 95, 101),
+           (('_fused_dense_runs',), ('_dense_runs_kernel', 'triton'), 104, 124),
+           (('_fused_hadamard_runs',), ('_hadamard_runs_kernel', 'triton'), 127, 141)),
  'rows': ((('_Rows',), ('_chunks', '_largest_unit', '_log_factors', '_summed_runs'), 3, 88),
           (('_summed_runs',), (), 91, 104),
           (('_take',), ('_Rows',), 107, 114),
@@ -61,7 +64,11 @@ STATEMENTS = {'tables': ((('_index',), (), 3, 5), (('_expand',), (), 8, 19)),
                11,
                45),
               (('_hadamard_runs',), ('_HadamardRuns',), 48, 50),
-              (('_kronecker',), ('_renormalise',), 53, 59)),
+              (('_dense_runs',),
+               ('_dense', '_fused_dense', '_fused_dense_runs', '_hadamard_runs'),
+               53,
+               60),
+              (('_kronecker',), ('_renormalise',), 63, 69)),
  'queries': ((('_draw',), (), 3, 16),
              (('_normal_like',), (), 19, 23),
              (('_argmax',), (), 26, 28),

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pcdsl.codegen.kernels.fused import _fused, _fused_hadamard_runs
+from pcdsl.codegen.kernels.fused import _fused, _fused_dense, _fused_dense_runs, _fused_hadamard_runs
 from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors, _renormalise
+from pcdsl.codegen.kernels.sums import _dense
 
 # INLINED: from here on, this file is copied into every generated module.
 
@@ -60,6 +61,16 @@ class _HadamardRuns(torch.autograd.Function):
 def _hadamard_runs(h: Tensor, s: Tensor, arity: int) -> tuple[Tensor, Tensor]:
     """Hadamard products of the ``arity`` consecutive runs of one fold's output."""
     return _HadamardRuns.apply(h, s, arity)
+
+
+def _dense_runs(h: Tensor, s: Tensor, weights: Tensor, arity: int) -> tuple[Tensor, Tensor]:
+    """Dense sums (A F, B, K_in) -> (A F, B, K_out), then the Hadamard products of their
+    ``arity`` runs -> (F, B, K_out): a CP layer's sums and the products over them. On CUDA
+    with the fused kernels on and no gradient wanted, one kernel that never writes the
+    sums out; otherwise, and as the reference, the two torch kernels."""
+    if _fused_dense(h, weights):
+        return _fused_dense_runs(h, s, weights, arity)
+    return _hadamard_runs(*_dense(h, s, weights), arity=arity)
 
 
 def _kronecker(hs: tuple[Tensor, ...], ss: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:

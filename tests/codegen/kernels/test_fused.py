@@ -61,6 +61,41 @@ def test_fused_hadamard_runs_equal_the_torch_kernel():
     assert "checked" in out
 
 
+def test_fused_dense_runs_equal_the_torch_kernels():
+    out = run_interpreted("""
+        from pcdsl.codegen.kernels import fused, products
+        assert fused.triton is not None
+        g = torch.Generator().manual_seed(0)
+        # (arity, product members, batch, units in, units out, signed): units below the
+        # 16 of a tl.dot block, not a power of two, over one chunk of inputs, and rows
+        # over several programs.
+        for arity, members, batch, k_in, k_out, signed in (
+                (2, 3, 5, 7, 3, False), (3, 2, 70, 40, 16, False), (2, 4, 33, 64, 64, True),
+                (2, 1, 1, 1, 1, False), (4, 2, 17, 33, 130, False)):
+            h = torch.rand(arity * members, batch, k_in, generator=g)
+            s = torch.randn(arity * members, batch, generator=g)
+            w = torch.rand(arity * members, k_out, k_in, generator=g)
+            if signed:
+                w = w - 0.5
+            w[0] = 0  # an all-zero product stays zero
+            fused.SIGNED_WEIGHTS = ("w",) if signed else ()
+            got, scale = fused._fused_dense_runs(h, s, w, arity)
+            sums = torch.bmm(h, w.transpose(1, 2)).unflatten(0, (arity, -1))
+            product = sums[0]
+            for a in range(1, arity):
+                product = product * sums[a]
+            m = (product.abs() if signed else product).amax(dim=-1, keepdim=True)
+            m = torch.where(m > 0, m, torch.ones_like(m))
+            assert got.shape == (members, batch, k_out) and scale.shape == (members, batch)
+            torch.testing.assert_close(got, product / m, rtol=1e-5, atol=1e-6)
+            expected = s.unflatten(0, (arity, -1)).sum(0) + torch.log(m.squeeze(-1))
+            torch.testing.assert_close(scale, expected, rtol=1e-5, atol=1e-5)
+            assert got[0].eq(0).all()
+        print("checked")
+    """)
+    assert "checked" in out
+
+
 def test_a_module_with_fused_kernels_gives_the_torch_kernels_results():
     out = run_interpreted("""
         from pcdsl.driver import compile_source, emit_python
@@ -130,3 +165,53 @@ def test_on_cuda_a_module_with_fused_kernels_gives_the_torch_kernels_results():
     torch.testing.assert_close(fused_ll, plain, rtol=1e-5, atol=1e-4)
     for g, h in zip(fused_grads, plain_grads):
         torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-5)
+    evaluated = []
+    for fused in (False, True):  # without gradients: the fused dense sums and products too
+        module.FUSED_KERNELS = fused
+        with torch.no_grad():
+            evaluated.append(circuit(x))
+    module.FUSED_KERNELS = False
+    torch.testing.assert_close(evaluated[1], evaluated[0], rtol=1e-5, atol=1e-4)
+
+
+def test_a_module_with_fused_kernels_evaluates_without_gradients_as_the_torch_kernels_do():
+    out = run_interpreted("""
+        from pcdsl.driver import compile_source, emit_python
+        from pcdsl.runtime.loading import module_from_source
+        spec = '''model m {
+          data = image(height = 4, width = 4, values = 5)
+          regions = quad_graph
+          inputs = categorical(units = 3)
+          layers = cp(units = 20)
+        }
+        '''
+        compiled = compile_source(spec, "m.pc")
+        text = emit_python(compiled, compiled.models[0])
+        assert "_dense_runs(" in text
+        module = module_from_source(text)
+        circuit = module.Circuit(seed=3)
+        g = torch.Generator().manual_seed(1)
+        x = torch.randint(0, 5, (40, 16), generator=g)
+        observed = torch.rand(40, 16, generator=g) < 0.6
+        with torch.no_grad():
+            plain, plain_marginal = circuit(x), circuit.log_marginal(x, observed)
+        calls = []
+        original = module._fused_dense_runs
+        module._fused_dense_runs = lambda *a: calls.append(1) or original(*a)
+        module.FUSED_KERNELS = True
+        module._fused = lambda h: module.FUSED_KERNELS  # CPU tensors, run by the interpreter
+        with torch.no_grad():
+            fused, fused_marginal = circuit(x), circuit.log_marginal(x, observed)
+        assert calls, "the fused kernel was not used"
+        torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fused_marginal, plain_marginal, rtol=1e-5, atol=1e-5)
+        used = len(calls)
+        circuit(x).sum().backward()  # gradients wanted: the torch kernels
+        assert len(calls) == used
+        # Sampling keeps every fold's output: the two kernels, the same draws as without.
+        samples = circuit.sample(8, generator=torch.Generator().manual_seed(0))
+        module.FUSED_KERNELS = False
+        assert torch.equal(samples, circuit.sample(8, generator=torch.Generator().manual_seed(0)))
+        print("checked", used)
+    """)
+    assert "checked" in out
