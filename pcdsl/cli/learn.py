@@ -37,8 +37,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="the images to learn from (default: train)")
     tree.add_argument("--bins", type=positive, default=DEFAULT_BINS,
                       help="bin the 256 pixel values into N equal-width levels before counting "
-                           f"(default: {DEFAULT_BINS}; 256 for the raw values, which needs "
-                           "about 150 GiB for 28x28 images and is refused)")
+                           f"(default: {DEFAULT_BINS}; 256: the raw values, slower: the mutual "
+                           "information sums N^2 terms per pair of pixels)")
     tree.add_argument("--limit", type=positive, metavar="N",
                       help="learn from the first N images only (default: all)")
     tree.add_argument("-o", "--output", required=True, metavar="FILE", help="the tree file to write")

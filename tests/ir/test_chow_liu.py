@@ -13,6 +13,7 @@ import pytest
 
 from pcdsl.diagnostics import CompileError
 from pcdsl.driver import compile_source, emit_python
+from pcdsl.ir.region_graphs import chow_liu
 from pcdsl.ir.region_graphs.chow_liu import (
     ChowLiuTree,
     bin_values,
@@ -43,6 +44,46 @@ def test_mutual_information_of_copies_and_independent_columns():
     assert abs(information[0, 1] - math.log(4)) < 0.01  # a copy: its entropy, ln 4
     assert information[0, 2] < 0.005  # independent: about 0
     np.testing.assert_allclose(information, information.T)
+
+
+def brute_force_information(data: np.ndarray, values: int) -> np.ndarray:
+    """The definition, pair by pair and cell by cell: smoothed joint and marginal
+    frequencies, sum of p(a, b) log(p(a, b) / (p(a) p(b)))."""
+    rows, variables = data.shape
+    total = rows + values * values * 0.01
+    information = np.zeros((variables, variables))
+    for i in range(variables):
+        for j in range(variables):
+            if i == j:
+                continue
+            joint = np.full((values, values), 0.01)
+            for a, b in zip(data[:, i], data[:, j]):
+                joint[a, b] += 1
+            p = joint / total
+            pi = (np.bincount(data[:, i], minlength=values) + values * 0.01) / total
+            pj = (np.bincount(data[:, j], minlength=values) + values * 0.01) / total
+            information[i, j] = sum(p[a, b] * math.log(p[a, b] / (pi[a] * pj[b]))
+                                    for a in range(values) for b in range(values))
+    return information
+
+
+@pytest.mark.parametrize("rows, variables, values", [(1, 2, 2), (40, 5, 3), (300, 7, 6), (90, 4, 17)])
+def test_mutual_information_is_its_definition(rows, variables, values):
+    data = correlated(rows, variables, values, seed=rows)
+    kept = data.copy()
+    information = mutual_information(data, values)
+    np.testing.assert_array_equal(data, kept)  # the caller's data is left alone
+    np.testing.assert_allclose(information, brute_force_information(data, values),
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 50, 200])
+def test_mutual_information_in_blocks_is_the_same(monkeypatch, block):
+    # Blocks of one column pair, a few pairs, and a column's pairs split across blocks.
+    data = correlated(25, 9, 3, seed=4)
+    monkeypatch.setattr(chow_liu, "_BLOCK_ITEMS", block)
+    np.testing.assert_allclose(mutual_information(data, 3), brute_force_information(data, 3),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_maximum_spanning_tree_takes_the_heaviest_edges():

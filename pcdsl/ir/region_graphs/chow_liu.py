@@ -34,7 +34,8 @@ from pcdsl.ir.scope import union_runs
 TREE_FORMAT = "pcdsl-chow-liu-tree"
 TREE_VERSION = 1
 SMOOTHING = 0.01  # Laplace smoothing of the counts, as cirkit's estimator
-MAX_COUNT_BYTES = 4 << 30  # the (D V) x (D V) co-occurrence counts must fit in this
+# The most codes, or joint-table cells, of one block of column pairs (64 MiB of int64).
+_BLOCK_ITEMS = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -60,41 +61,43 @@ def bin_values(data: np.ndarray, num_values: int, bins: int | None) -> tuple[np.
     return np.minimum(data.astype(np.int64) * bins // num_values, bins - 1), bins
 
 
-def mutual_information(data: np.ndarray, num_values: int, chunk: int = 4096) -> np.ndarray:
+def mutual_information(data: np.ndarray, num_values: int) -> np.ndarray:
     """The (D, D) mutual information (nats) between the columns of integer ``data`` (N, D),
-    values 0 .. num_values-1, from Laplace-smoothed counts; 0 on the diagonal."""
+    values 0 .. num_values-1, from Laplace-smoothed counts; 0 on the diagonal.
+
+    The joint counts of each pair of columns are one ``bincount`` of the pair's codes
+    ``a V + b``, a block of pairs (one column against the columns after it) at a time: work
+    N D^2 / 2 whatever the number of values, and memory for a block only. (One-hot rows
+    multiplied as matrices, the textbook form, take 2 N (D V)^2 operations and (D V)^2
+    counts: 75 TFLOP and 2.5 GB for 60,000 images of 784 pixels in 32 levels, against
+    1.8e10 additions here.)"""
     samples, variables = data.shape
-    width = variables * num_values
-    if width * width * 4 > MAX_COUNT_BYTES:
-        raise ValueError(
-            f"{variables} variables x {num_values} values need {width * width * 4 / 2**30:.1f} GiB "
-            "of co-occurrence counts: bin the values into fewer levels")
     if samples == 0:
         raise ValueError("no data to learn from")
     if data.min() < 0 or data.max() >= num_values:
         raise ValueError(f"values must lie in 0..{num_values - 1}")
-    columns = np.arange(variables) * num_values
-    counts = np.zeros((width, width), dtype=np.float32)  # exact up to 2^24 rows
-    for start in range(0, samples, chunk):
-        rows = data[start:start + chunk]
-        onehot = np.zeros((len(rows), width), dtype=np.float32)
-        onehot[np.arange(len(rows))[:, None], rows + columns] = 1.0
-        counts += onehot.T @ onehot
-    total = samples + num_values ** 2 * SMOOTHING
-    marginal = np.diag(counts).reshape(variables, num_values).astype(np.float64)
-    log_marginals = np.log((marginal + num_values * SMOOTHING) / total)
+    cells = num_values * num_values
+    # Column-major, each column already offset by its place in a joint table of all columns
+    # (column j's cells from j V^2): a block's codes are then one addition.
+    columns = np.array(data.T, dtype=np.int64, order="C")  # (D, N), a copy: offset below
+    total = samples + cells * SMOOTHING
+    marginal = np.stack([np.bincount(column, minlength=num_values) for column in columns])
+    log_marginals = np.log((marginal + num_values * SMOOTHING) / total)  # (D, V)
+    columns += (np.arange(variables) * cells)[:, None]
     information = np.zeros((variables, variables))
-    block = max(1, (1 << 24) // (variables * num_values * num_values))
-    for start in range(0, variables, block):
-        stop = min(variables, start + block)
-        joint = counts[start * num_values:stop * num_values].reshape(
-            stop - start, num_values, variables, num_values).transpose(0, 2, 1, 3)
-        joint = (joint.astype(np.float64) + SMOOTHING) / total  # (b, D, V, V)
-        log_ratio = (np.log(joint) - log_marginals[start:stop, None, :, None]
-                     - log_marginals[None, :, None, :])
-        information[start:stop] = (joint * log_ratio).sum(axis=(2, 3))
-    np.fill_diagonal(information, 0.0)
-    return information
+    # Columns per block: its codes (m, N) and its joint table (m, V, V) stay within bounds.
+    width = max(1, min(_BLOCK_ITEMS // samples, _BLOCK_ITEMS // cells))
+    for i in range(variables - 1):
+        first = (columns[i] - i * cells) * num_values  # the first value of each pair, times V
+        for start in range(i + 1, variables, width):
+            stop = min(variables, start + width)
+            codes = columns[start:stop] + (first - start * cells)
+            joint = np.bincount(codes.ravel(), minlength=(stop - start) * cells)
+            p = (joint.reshape(stop - start, num_values, num_values) + SMOOTHING) / total
+            log_ratio = (np.log(p) - log_marginals[i][None, :, None]
+                         - log_marginals[start:stop, None, :])
+            information[i, start:stop] = (p * log_ratio).sum(axis=(1, 2))
+    return information + information.T
 
 
 def maximum_spanning_tree(weights: np.ndarray) -> list[tuple[int, int]]:
