@@ -161,6 +161,35 @@ def square_model(base: CompiledModel, name: str, span: Span | None = None) -> Co
     return CompiledModel(spec, circuit, base.report, folded, algebra)  # type: ignore[arg-type]
 
 
+def operand_errors(operands: list[CompiledModel], operation: str, span: Span | None, *,
+                   models: str, same_data_hint: str, signed_reason: str, signed_hint: str,
+                   one_class: str) -> list[Diagnostic]:
+    """What keeps ``operands`` from being combined by ``operation`` (a mixture or a
+    product), located at ``span``: data other than the first operand's, signed weights, or
+    classes. The wording is the operation's own (``models``: "two models", "models")."""
+    first = operands[0]
+    data = first.circuit.num_variables, first.circuit.num_values, first.circuit.image_shape, \
+        first.circuit.domain
+    found = []
+    for model in operands[1:]:
+        circuit = model.circuit
+        if (circuit.num_variables, circuit.num_values, circuit.image_shape, circuit.domain) != data:
+            found.append(error("not-compatible", f"{operation} needs {models} over the same data, "
+                               f"and '{first.spec.name}' has {first.spec.data.source()} but "
+                               f"'{model.spec.name}' {model.spec.data.source()}", span,
+                               same_data_hint))
+    for model in operands:
+        if model.circuit.is_signed:
+            found.append(error("not-compatible", f"{operation} needs non-negative weights "
+                               f"({signed_reason}), and '{model.spec.name}' has 'none' weights",
+                               span, f"give '{model.spec.name}' non-negative weights{signed_hint}"))
+        if model.circuit.num_classes != 1:
+            found.append(error("not-compatible", f"{one_class}, and '{model.spec.name}' has "
+                               f"{model.circuit.num_classes}", span,
+                               f"remove 'classes' from '{model.spec.name}'"))
+    return found
+
+
 def mixture_model(components: list[CompiledModel], name: str,
                   span: Span | None = None) -> CompiledModel:
     """The model ``name`` = mixture(a, b, ...), p(x) = sum_i w_i p_i(x): the circuits side by
@@ -169,25 +198,10 @@ def mixture_model(components: list[CompiledModel], name: str,
     Components that cannot be mixed raise ``CompileError`` located at ``span``."""
     first = components[0]
     operation = f"mixture({', '.join(m.spec.name for m in components)})"
-    data = first.circuit.num_variables, first.circuit.num_values, first.circuit.image_shape, \
-        first.circuit.domain
-    found = []
-    for model in components:
-        circuit = model.circuit
-        if (circuit.num_variables, circuit.num_values, circuit.image_shape, circuit.domain) != data:
-            found.append(error("not-compatible", f"{operation} needs models over the same data, "
-                               f"and '{first.spec.name}' has {first.spec.data.source()} but "
-                               f"'{model.spec.name}' {model.spec.data.source()}", span,
-                               "give every model the same 'data'"))
-        if circuit.is_signed:
-            found.append(error("not-compatible", f"{operation} needs non-negative weights (a "
-                               f"mixture of signed circuits is no distribution), and "
-                               f"'{model.spec.name}' has 'none' weights", span,
-                               f"give '{model.spec.name}' non-negative weights"))
-        if circuit.num_classes != 1:
-            found.append(error("not-compatible", f"{operation} mixes models of one class, and "
-                               f"'{model.spec.name}' has {circuit.num_classes}", span,
-                               f"remove 'classes' from '{model.spec.name}'"))
+    found = operand_errors(
+        components, operation, span, models="models", same_data_hint="give every model the same 'data'",
+        signed_reason="a mixture of signed circuits is no distribution", signed_hint="",
+        one_class=f"{operation} mixes models of one class")
     if found:
         raise CompileError(found)
     circuit = mixture_circuit(tuple(m.circuit for m in components), name)
@@ -212,24 +226,10 @@ def multiply_models(left: CompiledModel, right: CompiledModel, name: str,
     side by side under a product of their outputs, with the plan of Z. Two models that
     cannot be multiplied raise ``CompileError`` located at ``span``."""
     operation = f"multiply({left.spec.name}, {right.spec.name})"
-    found = []
-    data = [(m.circuit.num_variables, m.circuit.num_values, m.circuit.image_shape,
-             m.circuit.domain) for m in (left, right)]
-    if data[0] != data[1]:
-        found.append(error("not-compatible", f"{operation} needs two models over the same data, "
-                           f"and '{left.spec.name}' has {left.spec.data.source()} but "
-                           f"'{right.spec.name}' {right.spec.data.source()}", span,
-                           "give both the same 'data'"))
-    for model in (left, right):
-        if model.circuit.is_signed:
-            found.append(error("not-compatible", f"{operation} needs non-negative weights (a "
-                               f"product of signed circuits can be negative), and "
-                               f"'{model.spec.name}' has 'none' weights", span,
-                               f"give '{model.spec.name}' non-negative weights, or square it"))
-        if model.circuit.num_classes != 1:
-            found.append(error("not-compatible", f"{operation} multiplies models of one class, "
-                               f"and '{model.spec.name}' has {model.circuit.num_classes}", span,
-                               f"remove 'classes' from '{model.spec.name}'"))
+    found = operand_errors(
+        [left, right], operation, span, models="two models", same_data_hint="give both the same 'data'",
+        signed_reason="a product of signed circuits can be negative", signed_hint=", or square it",
+        one_class=f"{operation} multiplies models of one class")
     if found:
         raise CompileError(found)
     circuit, roots = product_circuit(left.circuit, right.circuit, name)
