@@ -39,8 +39,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="bin the 256 pixel values into N equal-width levels before counting "
                            f"(default: {DEFAULT_BINS}; 256: the raw values, slower: the mutual "
                            "information sums N^2 terms per pair of pixels)")
+    tree.add_argument("--valid", type=positive, metavar="N",
+                      help="leave out the N images that 'pcc train --valid N' holds out for "
+                           "validation (the same ones), so that validation bpd is not "
+                           "measured on images the tree was learned from")
     tree.add_argument("--limit", type=positive, metavar="N",
-                      help="learn from the first N images only (default: all)")
+                      help="learn from the first N images only (default: all; after --valid)")
     tree.add_argument("-o", "--output", required=True, metavar="FILE", help="the tree file to write")
     learn.set_defaults(run=run, learn_parser=learn)
 
@@ -61,20 +65,26 @@ def run(args: argparse.Namespace) -> int:
                      "--download (needs internet)")
     except DataError as exc:
         return error(str(exc))
-    images = split.images.numpy()
-    if args.limit is not None:
-        images = images[:args.limit]
+    if args.valid is not None:
+        try:
+            split, _ = split.held_out(args.valid)  # as pcc train does, before any --limit
+        except ValueError as exc:
+            return error(f"--valid {args.valid}: {exc}; hold out fewer")
+    images = split.first(args.limit).images.numpy()
     shape = tuple(images.shape[1:])
     try:
         learned = learn_chow_liu_tree(images, 256, shape, bins=args.bins)  # type: ignore[arg-type]
     except ValueError as exc:
         return error(str(exc))
-    provenance = (("dataset", args.dataset), ("split", args.split), *learned.learned_from)
+    held_out = (("held_out", args.valid),) if args.valid is not None else ()
+    provenance = (("dataset", args.dataset), ("split", args.split), *held_out, *learned.learned_from)
     tree = ChowLiuTree(learned.image_shape, learned.parents, provenance)
     status = write_output(args.output, tree_to_json(tree).encode("utf-8"))
     if status != EXIT_OK:
         return status
     print(f"wrote {args.output}: a tree over {len(tree.parents)} variables rooted at "
           f"{tree.root}, learned from {len(images)} {args.split} images of {args.dataset} "
-          f"({min(args.bins, 256)} levels)")
+          f"({min(args.bins, 256)} levels"
+          + (f"; the {args.valid} validation images of pcc train --valid left out" if args.valid else "")
+          + ")")
     return EXIT_OK

@@ -211,6 +211,36 @@ def test_pcc_learn_chow_liu_writes_a_tree_a_spec_can_use(tmp_path, capsys):
     assert "cannot read the mnist data set" in capsys.readouterr().err
 
 
+def test_pcc_learn_leaves_out_the_validation_images_of_pcc_train(tmp_path, capsys):
+    """--valid N: the tree of the images pcc train --valid N trains on, no others."""
+    from pcdsl.cli.main import main
+    from pcdsl.runtime.data import load_split
+
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(60, 28, 28))
+    images[:, :, 1] = images[:, :, 0]  # pixel pairs that a tree links
+    for split in ("train", "t10k"):
+        _write_idx(raw / f"{split}-images-idx3-ubyte", images)
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.zeros(60))
+    out = tmp_path / "tree.json"
+    code = main(["learn", "chow-liu", "--dataset", "fashion-mnist", "--data-root",
+                 str(tmp_path / "data"), "--bins", "4", "--valid", "15", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "the 15 validation images of pcc train --valid left out" in capsys.readouterr().out
+    tree = tree_from_json(out.read_text())
+    assert dict(tree.learned_from)["held_out"] == 15 and dict(tree.learned_from)["samples"] == 45
+    rest, held = load_split("fashion-mnist", str(tmp_path / "data"), train=True).held_out(15)
+    expected = learn_chow_liu_tree(rest.images.numpy(), 256, (1, 28, 28), bins=4)
+    assert tree.parents == expected.parents
+    everything = learn_chow_liu_tree(images, 256, (1, 28, 28), bins=4)
+    assert everything.parents != expected.parents  # the held-out images do change the tree
+    assert main(["learn", "chow-liu", "--dataset", "fashion-mnist", "--data-root",
+                 str(tmp_path / "data"), "--valid", "60", "-o", str(out)]) == 2
+    assert "--valid 60: cannot hold out 60 of 60 images; hold out fewer" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_same_tree_as_cirkit(seed):
     import torch
