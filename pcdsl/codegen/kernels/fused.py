@@ -69,13 +69,13 @@ if triton is not None:
 
 
     @triton.jit
-    def _dense_runs_kernel(h, s, w, out, largest_out, scale_out, F, B, K_IN, K_OUT,
+    def _dense_runs_kernel(h, s, w, out, scale_out, F, B, K_IN, K_OUT,
                            ARITY: tl.constexpr, MAGNITUDE: tl.constexpr, PRECISION: tl.constexpr,
                            BLOCK_B: tl.constexpr, BLOCK_I: tl.constexpr, BLOCK_O: tl.constexpr):
         # One program: BLOCK_B rows of product member f. For each run a, the dense sums of
         # member a F + f (the input units in chunks of BLOCK_I), multiplied into the
         # product in registers: the sums are never written out. Then, as above, the
-        # largest unit and the renormalised product.
+        # renormalised product and its scale (no backward needs the largest unit here).
         f = tl.program_id(0)
         rows = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
         units_in = tl.arange(0, BLOCK_I)
@@ -106,7 +106,6 @@ if triton is not None:
         largest = tl.where(largest > 0, largest, 1.0)  # a zero vector stays zero
         at = f * B * K_OUT + rows[:, None] * K_OUT + units_out[None, :]
         tl.store(out + at, product / largest[:, None], mask=inside)
-        tl.store(largest_out + f * B + rows, largest, mask=in_rows)
         tl.store(scale_out + f * B + rows, scale + tl.log(largest), mask=in_rows)
 
 
@@ -129,13 +128,12 @@ def _fused_dense_runs(h: Tensor, s: Tensor, weights: Tensor,
     members, batch, units_in = h.shape[0] // arity, h.shape[1], h.shape[2]
     units_out = weights.shape[1]
     out = torch.empty((members, batch, units_out), dtype=h.dtype, device=h.device)
-    largest = torch.empty((members, batch), dtype=h.dtype, device=h.device)
     scale = torch.empty((members, batch), dtype=s.dtype, device=s.device)
     block_out = max(16, triton.next_power_of_2(units_out))
     block_rows = 32 if block_out <= 128 else 16  # tl.dot takes blocks of 16 and more
     precision = "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
     grid = (members, triton.cdiv(batch, block_rows))
-    _dense_runs_kernel[grid](h, s, weights, out, largest, scale, members, batch, units_in,
+    _dense_runs_kernel[grid](h, s, weights, out, scale, members, batch, units_in,
                              units_out, ARITY=arity, MAGNITUDE=bool(SIGNED_WEIGHTS),
                              PRECISION=precision, BLOCK_B=block_rows, BLOCK_I=32,
                              BLOCK_O=block_out)
