@@ -181,17 +181,23 @@ def _write_idx(path, array: np.ndarray) -> None:
         handle.write(array.astype(np.uint8).tobytes())
 
 
-def test_pcc_learn_chow_liu_writes_a_tree_a_spec_can_use(tmp_path, capsys):
-    """On a tiny synthetic Fashion-MNIST in torchvision's raw layout (never downloaded)."""
-    from pcdsl.cli.main import main
-
-    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+def synthetic_fashion_mnist(root, images: np.ndarray) -> None:
+    """``images`` as both splits of a Fashion-MNIST in torchvision's raw layout under
+    ``root`` (never downloaded)."""
+    raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    images = np.clip(np.cumsum(rng.integers(-30, 31, size=(40, 28, 28)), axis=2) + 128, 0, 255)
     for split in ("train", "t10k"):
         _write_idx(raw / f"{split}-images-idx3-ubyte", images)
-        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.zeros(40))
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.zeros(len(images)))
+
+
+def test_pcc_learn_chow_liu_writes_a_tree_a_spec_can_use(tmp_path, capsys):
+    """On a tiny synthetic Fashion-MNIST."""
+    from pcdsl.cli.main import main
+
+    rng = np.random.default_rng(0)
+    images = np.clip(np.cumsum(rng.integers(-30, 31, size=(40, 28, 28)), axis=2) + 128, 0, 255)
+    synthetic_fashion_mnist(tmp_path / "data", images)
     out = tmp_path / "tree.json"
     code = main(["learn", "chow-liu", "--dataset", "fashion-mnist", "--data-root",
                  str(tmp_path / "data"), "--bins", "2", "--limit", "30", "-o", str(out)])
@@ -216,14 +222,10 @@ def test_pcc_learn_leaves_out_the_validation_images_of_pcc_train(tmp_path, capsy
     from pcdsl.cli.main import main
     from pcdsl.runtime.data import load_split
 
-    raw = tmp_path / "data" / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, size=(60, 28, 28))
     images[:, :, 1] = images[:, :, 0]  # pixel pairs that a tree links
-    for split in ("train", "t10k"):
-        _write_idx(raw / f"{split}-images-idx3-ubyte", images)
-        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.zeros(60))
+    synthetic_fashion_mnist(tmp_path / "data", images)
     out = tmp_path / "tree.json"
     code = main(["learn", "chow-liu", "--dataset", "fashion-mnist", "--data-root",
                  str(tmp_path / "data"), "--bins", "4", "--valid", "15", "-o", str(out)])
