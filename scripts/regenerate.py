@@ -1,10 +1,10 @@
 """Rewrite the derived tables pcdsl ships, after a change to what they are derived from:
 
-* pcdsl/syntax/parse_tables.py, the LALR tables of grammar/pc.lark;
+* pcdsl/syntax/parse_tables.json, the LALR tables of grammar/pc.lark;
 * pcdsl/codegen/kernel_index.py, where each kernel of pcdsl/codegen/kernels/ is;
 * pcdsl/codegen/precompiled/, the templates of pcdsl/codegen/templates/ compiled by Jinja.
 
-Each is used only while they match their sources (tests fail until they do), so an edit
+Each is used only while it matches its sources (tests fail until it does), so an edit
 that forgets this costs speed, never correctness. A table that matches its sources is left
 as it is: Lark numbers the LALR states differently on every build, so rewriting a current
 one would only churn the file.
