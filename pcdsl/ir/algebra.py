@@ -163,7 +163,6 @@ def _side_by_side(circuits: tuple[Circuit, ...], name: str, kind: LayerKind, uni
     new_parameter = -1
     if parameters is not None:
         new_parameter, all_parameters = len(all_parameters), all_parameters + (parameters,)
-    added = len(shifts) - 1  # the new layer's id is shifts[-1]
     circuit = Circuit(
         name=name, num_variables=first.num_variables, num_values=first.num_values,
         image_shape=first.image_shape,
@@ -171,7 +170,7 @@ def _side_by_side(circuits: tuple[Circuit, ...], name: str, kind: LayerKind, uni
                              + [np.array([LAYER_KINDS.index(kind)], dtype=first.kinds.dtype)]),
         units=np.concatenate([c.units for c in circuits] + [[units]]),
         input_offsets=np.concatenate([c.input_offsets[:-1] + e for c, e in zip(circuits, edges)]
-                                     + [[edges[-1], edges[-1] + added]]),
+                                     + [[edges[-1], edges[-1] + len(circuits)]]),
         input_ids=np.concatenate([c.input_ids + s for c, s in zip(circuits, shifts)] + [outputs]),
         variables=np.concatenate([c.variables for c in circuits] + [[-1]]),
         parameter_ids=np.concatenate([np.where(c.parameter_ids >= 0, c.parameter_ids + n, -1)
@@ -181,7 +180,7 @@ def _side_by_side(circuits: tuple[Circuit, ...], name: str, kind: LayerKind, uni
         origin_partitions=np.concatenate([first.origin_partitions,
                                           np.full(int(shifts[-1] - shifts[1]) + 1, -1)]),
         parameters=all_parameters,
-        output=int(shifts[-1]),
+        output=int(shifts[-1]),  # the new layer, after every circuit's
         region_graph=first.region_graph,
         seed=first.seed,
     )

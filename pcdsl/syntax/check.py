@@ -782,7 +782,8 @@ def _usage(operation: str) -> str:
     """How an operation is written: ``square(MODEL)``, ``multiply(MODEL, MODEL)``,
     ``mixture(MODEL, MODEL, ...)``."""
     count = OPERATIONS[operation]
-    return f"{operation}({', '.join(['MODEL'] * (count or 2) + ([] if count else ['...']))})"
+    operands = ["MODEL"] * count if count is not None else ["MODEL", "MODEL", "..."]
+    return f"{operation}({', '.join(operands)})"
 
 
 def check_algebra(spec: ast.SpecFile) -> list[AlgebraSpec]:
