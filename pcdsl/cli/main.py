@@ -20,6 +20,7 @@ pcc: please report it), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -253,7 +254,14 @@ def unknown_command(argv: list[str], names: Sequence[str]) -> str | None:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The ``pcc`` console script: ``main``, then exit with its code."""
+    code = main()
+    # At exit the interpreter runs full collections over every object still alive (the
+    # modules, a compiled IR): about 60 ms of the 0.5 s that compiling the MNIST example
+    # takes, measured side by side. What is left is freed at exit anyway, so it is moved
+    # out of the collector's sight; cleanup handlers and finalisers still run.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
