@@ -108,6 +108,29 @@ def test_help_exits_0_and_lists_the_commands(capsys):
     assert "--format" in out
 
 
+def test_the_command_list_names_every_registered_command_in_help_order():
+    # main() tells commands from files by COMMANDS, before any module registers its own.
+    from pcdsl.cli.main import COMMANDS, _parser
+
+    def commands_of(parser):
+        return tuple(parser._subparsers._group_actions[0].choices)
+
+    assert commands_of(_parser()) == COMMANDS
+    for command in COMMANDS:  # the parser for one command defines that command
+        assert command in commands_of(_parser(command))
+
+
+def test_compiling_imports_no_other_command(tmp_path):
+    # Importing every command's module is a twentieth of compiling a small spec.
+    script = (f"import sys; from pcdsl.cli.main import main; code = main([{MNIST!r}, '-o', 'm.py']); "
+              "print(sorted(m for m in sys.modules if m.startswith('pcdsl.cli.'))); sys.exit(code)")
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert ast.literal_eval(run.stdout.strip().splitlines()[-1]) == ["pcdsl.cli.common",
+                                                                     "pcdsl.cli.main"]
+
+
 def test_no_arguments_is_a_usage_error(capsys):
     status, _, err = pcc(capsys)
     assert status == 2
