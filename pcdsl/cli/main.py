@@ -274,16 +274,16 @@ def entry() -> None:
     """The ``pcc`` console script: ``main``, then exit with its code."""
     # Python's cyclic collector runs after every 700 net allocations by default: many times
     # while a command imports its modules and compiles a spec (dataclasses, parse trees, the
-    # IR), 11 ms of the 0.45 s that compiling the MNIST example took (measured side by
-    # side). Reference counting frees what a command makes and cycles are rare, so here it
-    # runs a hundred times less often (the same for the long commands, whose allocations are
-    # tensors). Set here, not on import, so that a program that imports pcdsl keeps its own.
+    # IR), 11 ms of compiling the MNIST example (measured side by side). Reference counting
+    # frees what a command makes and cycles are rare, so here it runs a hundred times less
+    # often (the same for the long commands, whose allocations are tensors). Set here, not
+    # on import, so that a program that imports pcdsl keeps its own settings.
     gc.set_threshold(100_000, 50, 100)
     code = main()
     # At exit the interpreter runs full collections over every object still alive (the
-    # modules, a compiled IR): about 60 ms of the 0.5 s that compiling the MNIST example
-    # takes, measured side by side. What is left is freed at exit anyway, so it is moved
-    # out of the collector's sight; cleanup handlers and finalisers still run.
+    # modules, a compiled IR): 65 ms of compiling the MNIST example, measured side by side.
+    # What is left is freed at exit anyway, so it is moved out of the collector's sight;
+    # cleanup handlers and finalisers still run.
     gc.freeze()
     sys.exit(code)
 
