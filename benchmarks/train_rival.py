@@ -1,9 +1,15 @@
-"""Train the seed configuration with pcdsl (Adam and mini-batch EM) and with libcirkit 0.3.1
+"""Train a spec with pcdsl (Adam and mini-batch EM) and the same circuit with libcirkit 0.3.1
 (Adam, its log-value clamp lifted) on the same data, batches and epochs, and print test bits
 per dimension by epoch and by wall-clock time.
 
     python benchmarks/train_rival.py --dataset fashion-mnist --data-root ../shared/data \
-        --epochs 10 --device cuda [--runs pcdsl-adam,pcdsl-em,cirkit-adam] [--json]
+        --epochs 10 --device cuda [--spec mnist|fashion_hclt] \
+        [--runs pcdsl-adam,pcdsl-em,cirkit-adam] [--json]
+
+Specs: ``mnist`` (examples/mnist.pc, the seed configuration: cirkit's quad-graph image
+template) and ``fashion_hclt`` (examples/fashion_hclt.pc, a hidden Chow-Liu tree: cirkit's
+``tree2rg`` over the same tree file, the parents the spec reads). The two libraries'
+parameter counts are compared before training; a mismatch stops the run.
 
 libcirkit 0.3.1 clamps log-values at -708.3964 (``LOG_CLAMP_MIN``, its issue #416): on
 28x28 images every log-likelihood sits at the clamp and its gradient is zero, so as shipped
@@ -41,11 +47,21 @@ RUNS = ("pcdsl-adam", "pcdsl-em", "cirkit-adam", "cirkit-shipped")
 SHIPPED_CLAMP = -708.3964185322641  # libcirkit 0.3.1's LOG_CLAMP_MIN
 
 
-def _pcdsl(run: str, config: TrainConfig, splits) -> list[dict]:
-    from pcdsl.driver import compile_file, emit_python
+SPECS = {"mnist": "examples/mnist.pc", "fashion_hclt": "examples/fashion_hclt.pc"}
 
-    compiled = compile_file(str(ROOT / "examples" / "mnist.pc"))
-    source = emit_python(compiled, compiled.model(None))
+
+def _compiled(spec: str):
+    from pcdsl.driver import compile_file
+
+    compiled = compile_file(str(ROOT / SPECS[spec]))
+    return compiled, compiled.model(None)
+
+
+def _pcdsl(run: str, config: TrainConfig, splits, spec: str) -> list[dict]:
+    from pcdsl.driver import emit_python
+
+    compiled, model = _compiled(spec)
+    source = emit_python(compiled, model)
     optimizer = "em" if run.endswith("em") else "adam"
     result = train(source, replace(config, optimizer=optimizer), *splits,
                    log=lambda line: print(f"[{run}] {line}", flush=True))
@@ -53,23 +69,59 @@ def _pcdsl(run: str, config: TrainConfig, splits) -> list[dict]:
              "images_per_second": m.images_per_second} for m in result.history]
 
 
-def _cirkit(run: str, config: TrainConfig, splits) -> list[dict]:
+def _cirkit_symbolic(spec: str):
+    """libcirkit's symbolic circuit for ``spec``: categorical inputs and CP layers of 64
+    units, softmax weights drawn from a standard normal, as the specs declare."""
+    from cirkit.templates import data_modalities
+    from cirkit.templates import utils as template_utils
+
+    weights = template_utils.Parameterization(activation="softmax", initialization="normal")
+    if spec == "mnist":
+        return data_modalities.image_data(
+            (1, 28, 28), region_graph="quad-graph", input_layer="categorical",
+            num_input_units=64, sum_product_layer="cp", num_sum_units=64,
+            sum_weight_param=weights)
+    # The rest of what image_data does for a learned tree, over the spec's own tree.
+    import functools
+
+    import numpy as np
+    from cirkit.symbolic.parameters import mixing_weight_factory
+    from cirkit.templates.region_graph.algorithms.utils import tree2rg
+
+    from pcdsl.ir.region_graphs.chow_liu import tree_from_json
+
+    _, model = _compiled(spec)
+    tree_file = (ROOT / SPECS[spec]).parent / str(model.spec.regions["file"])
+    parents = np.asarray(tree_from_json(tree_file.read_text(encoding="utf-8")).parents)
+    factory = template_utils.parameterization_to_factory(weights)
+    return tree2rg(parents).build_circuit(
+        input_factory=template_utils.name_to_input_layer_factory("categorical",
+                                                                 num_categories=256),
+        sum_product="cp", sum_weight_factory=factory,
+        nary_sum_weight_factory=functools.partial(mixing_weight_factory, param_factory=factory),
+        num_input_units=64, num_sum_units=64, num_classes=1, factorize_multivariate=True)
+
+
+def _parameter_counts(spec: str) -> tuple[int, int]:
+    """pcdsl's and libcirkit's parameter counts of ``spec``."""
+    from cirkit.pipeline import compile as cirkit_compile
+
+    _, model = _compiled(spec)
+    circuit = cirkit_compile(_cirkit_symbolic(spec))
+    return model.circuit.num_parameters, sum(p.numel() for p in circuit.parameters())
+
+
+def _cirkit(run: str, config: TrainConfig, splits, spec: str) -> list[dict]:
     import cirkit.backend.torch.semiring as semiring
     import cirkit.backend.torch.utils as utils
     from cirkit.pipeline import compile as cirkit_compile
-    from cirkit.templates import data_modalities
-    from cirkit.templates import utils as template_utils
 
     # cirkit-adam lifts the clamp (cirkit issue #416); both modules look it up at call time
     clamp = -math.inf if run == "cirkit-adam" else SHIPPED_CLAMP
     semiring.LOG_CLAMP_MIN = clamp
     utils.LOG_CLAMP_MIN = clamp
     torch.manual_seed(config.seed)
-    symbolic = data_modalities.image_data(
-        (1, 28, 28), region_graph="quad-graph", input_layer="categorical",
-        num_input_units=64, sum_product_layer="cp", num_sum_units=64,
-        sum_weight_param=template_utils.Parameterization(activation="softmax",
-                                                         initialization="normal"))
+    symbolic = _cirkit_symbolic(spec)
     device = torch.device(config.device)
     circuit = cirkit_compile(symbolic).to(device)
     optimizer = torch.optim.Adam(circuit.parameters(), lr=config.lr)
@@ -111,6 +163,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--spec", choices=tuple(SPECS), default="mnist")
     parser.add_argument("--runs", default="pcdsl-adam,pcdsl-em,cirkit-adam")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--train-limit", type=int, default=None, help="first N images only")
@@ -129,12 +182,20 @@ def main() -> None:
     config = TrainConfig(dataset=arguments.dataset, epochs=arguments.epochs,
                          batch_size=arguments.batch_size, lr=arguments.lr,
                          device=arguments.device, progress=False, samples=0)
-    results = {run: (_pcdsl if run.startswith("pcdsl") else _cirkit)(run, config, splits)
+    if any(run.startswith("cirkit") for run in runs):
+        ours, theirs = _parameter_counts(arguments.spec)
+        print(f"parameters: pcdsl {ours:,}, libcirkit {theirs:,}", flush=True)
+        if ours != theirs:
+            sys.exit(f"{SPECS[arguments.spec]}: the libraries' circuits differ in size "
+                     f"({ours:,} against {theirs:,} parameters); not comparable")
+    results = {run: (_pcdsl if run.startswith("pcdsl") else _cirkit)(run, config, splits,
+                                                                     arguments.spec)
                for run in runs}
     if arguments.json:
         print(json.dumps({"settings": vars(arguments), "results": results}, indent=2))
         return
-    print(f"\ntest bits per dimension on {arguments.dataset}, batch {arguments.batch_size}, "
+    print(f"\n{SPECS[arguments.spec]}: test bits per dimension on {arguments.dataset}, "
+          f"batch {arguments.batch_size}, "
           f"Adam lr {arguments.lr}, device {arguments.device}; cumulative training seconds")
     print("epoch  " + "  ".join(f"{run:>22}" for run in runs))
     for epoch in range(arguments.epochs):
