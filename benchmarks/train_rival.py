@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--spec", choices=tuple(SPECS), default="mnist")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="initial weights and data order (default 0, the specs' own)")
     parser.add_argument("--runs", default="pcdsl-adam,pcdsl-em,cirkit-adam")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--train-limit", type=int, default=None, help="first N images only")
@@ -181,7 +183,8 @@ def main() -> None:
                                         (False, arguments.test_limit)))
     config = TrainConfig(dataset=arguments.dataset, epochs=arguments.epochs,
                          batch_size=arguments.batch_size, lr=arguments.lr,
-                         device=arguments.device, progress=False, samples=0)
+                         device=arguments.device, progress=False, samples=0,
+                         seed=arguments.seed)
     if any(run.startswith("cirkit") for run in runs):
         ours, theirs = _parameter_counts(arguments.spec)
         print(f"parameters: pcdsl {ours:,}, libcirkit {theirs:,}", flush=True)
