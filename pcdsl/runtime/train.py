@@ -560,7 +560,12 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                      "initialisation and the learning rate (--lr), or train longer")
             if out is not None:
                 try:
-                    with runs.held_interrupts():  # the checkpoint and its metrics together
+                    # The checkpoint and its metrics together; the curves too, because
+                    # drawing them imports matplotlib on the first epoch, and an interrupt
+                    # raised inside a C extension's initialisation is not a clean
+                    # KeyboardInterrupt (it left "ImportError: initialization failed" and an
+                    # aborted interpreter when SIGTERM came right after epoch 1's metrics).
+                    with runs.held_interrupts():
                         save_checkpoint(out / CHECKPOINT_NAME, circuit,
                                         spec,  # type: ignore[arg-type]
                                         optimizer=optimizer, epoch=epoch,
@@ -572,9 +577,9 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                         if best_epoch(history) is metrics:  # a new best validation bpd
                             _copy(out / CHECKPOINT_NAME, out / BEST_NAME)
                         saved_epoch = epoch
-                    write_curves(out / "curves.png", losses=losses, epochs=history,
-                                 title=f"{_model_name(circuit)} on {config.dataset}",
-                                 num_variables=num_variables)
+                        write_curves(out / "curves.png", losses=losses, epochs=history,
+                                     title=f"{_model_name(circuit)} on {config.dataset}",
+                                     num_variables=num_variables)
                 except OSError as exc:  # disk full, folder removed, ...: earlier files stay
                     kept = (f"{out / CHECKPOINT_NAME} still holds epoch {saved_epoch}"
                             if saved_epoch else "no checkpoint was written")

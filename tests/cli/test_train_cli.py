@@ -50,6 +50,34 @@ def test_train_then_eval(tmp_path, spec, root, capsys):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+def test_a_sigterm_while_the_curves_are_drawn_waits_for_them(tmp_path, spec, root, capsys,
+                                                            monkeypatch):
+    # Drawing the curves imports matplotlib on the first epoch; an interrupt raised inside a
+    # C extension's initialisation became "ImportError: initialization failed" and an aborted
+    # interpreter. The signal is held until the curves are written, then stops the run.
+    import signal
+
+    import pcdsl.runtime.train as training
+
+    drawn = []
+    real = training.write_curves
+
+    def write_curves_interrupted(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # as if it came in the middle of the drawing
+        real(*args, **kwargs)
+        drawn.append(True)
+
+    monkeypatch.setattr(training, "write_curves", write_curves_interrupted)
+    out = tmp_path / "run"
+    status = main(["train", str(spec), "--data-root", str(root), "--epochs", "3",
+                   "--batch-size", "16", "--out", str(out), "--samples", "0", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert status == 130, err
+    assert drawn == [True] and (out / "curves.png").is_file()
+    assert "internal error" not in err and "Resume with:" in err
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
 def test_missing_data_set_is_one_paragraph(tmp_path, spec, capsys, monkeypatch):
     monkeypatch.delenv("PCDSL_DATA_ROOT", raising=False)
     status = main(["train", str(spec), "--data-root", str(tmp_path / "nowhere"),
