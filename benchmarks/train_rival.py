@@ -21,6 +21,7 @@ libraries see the same batches in the same order (``pcdsl.runtime.train``'s epoc
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -50,6 +51,7 @@ SHIPPED_CLAMP = -708.3964185322641  # libcirkit 0.3.1's LOG_CLAMP_MIN
 SPECS = {"mnist": "examples/mnist.pc", "fashion_hclt": "examples/fashion_hclt.pc"}
 
 
+@functools.cache  # the counts, libcirkit's tree and each pcdsl run read the same spec
 def _compiled(spec: str):
     from pcdsl.driver import compile_file
 
@@ -82,8 +84,6 @@ def _cirkit_symbolic(spec: str):
             num_input_units=64, sum_product_layer="cp", num_sum_units=64,
             sum_weight_param=weights)
     # The rest of what image_data does for a learned tree, over the spec's own tree.
-    import functools
-
     import numpy as np
     from cirkit.symbolic.parameters import mixing_weight_factory
     from cirkit.templates.region_graph.algorithms.utils import tree2rg

@@ -167,13 +167,14 @@ def operand_errors(operands: list[CompiledModel], operation: str, span: Span | N
     """What keeps ``operands`` from being combined by ``operation`` (a mixture or a
     product), located at ``span``: data other than the first operand's, signed weights, or
     classes. The wording is the operation's own (``models``: "two models", "models")."""
+    def data_of(model: CompiledModel) -> tuple:
+        circuit = model.circuit
+        return circuit.num_variables, circuit.num_values, circuit.image_shape, circuit.domain
+
     first = operands[0]
-    data = first.circuit.num_variables, first.circuit.num_values, first.circuit.image_shape, \
-        first.circuit.domain
     found = []
     for model in operands[1:]:
-        circuit = model.circuit
-        if (circuit.num_variables, circuit.num_values, circuit.image_shape, circuit.domain) != data:
+        if data_of(model) != data_of(first):
             found.append(error("not-compatible", f"{operation} needs {models} over the same data, "
                                f"and '{first.spec.name}' has {first.spec.data.source()} but "
                                f"'{model.spec.name}' {model.spec.data.source()}", span,
