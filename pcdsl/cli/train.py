@@ -138,6 +138,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="EM: decay the step size geometrically from --em-step-size to S "
                             "at the last batch of the last epoch, whatever the batch and data "
                             "sizes (instead of --em-step-decay)")
+    train.add_argument("--em-input-smoothing", type=_non_negative, default=0.0, metavar="N",
+                       help="EM: N pseudo-examples per categorical input distribution, spread "
+                            "like its own counts blurred over neighbouring values (ordered "
+                            "values such as grey levels): smooths the units that explain few "
+                            "images (default 0: none)")
+    train.add_argument("--em-input-smoothing-width", type=_positive_float, default=2.0,
+                       metavar="W", help="EM: the blur's standard deviation, in values "
+                                         "(default 2)")
     train.add_argument("--seed", type=_seed,
                        help="seed of the initial weights and of the data order (default: the "
                             "spec's seed, itself 0 unless the spec sets one)")
@@ -328,6 +336,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if final is not None and final > args.em_step_size:
         return error(f"--em-final-step-size {final:g} is larger than --em-step-size "
                      f"{args.em_step_size:g}: the step size decays towards it")
+    if args.em_input_smoothing and args.optimizer != "em":
+        return error("--em-input-smoothing is a prior of EM's M-step: add --optimizer em")
     if args.patience is not None and not args.valid:
         return error("--patience needs --valid N: early stopping watches the validation bpd")
     if args.resume and args.out and not Path(args.out, "checkpoint.pt").exists():
@@ -357,6 +367,8 @@ def _run_train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, em_step_size=args.em_step_size,
         em_pseudo_count=args.em_pseudo_count, em_step_decay=args.em_step_decay,
         em_final_step_size=args.em_final_step_size,
+        em_input_smoothing=args.em_input_smoothing,
+        em_input_smoothing_width=args.em_input_smoothing_width,
         seed=args.seed, device=device, out=out, eval_batch_size=args.eval_batch_size,
         train_limit=args.train_limit, test_limit=args.test_limit, samples=args.samples,
         valid=args.valid or 0, patience=args.patience,

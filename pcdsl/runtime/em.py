@@ -24,6 +24,15 @@ pseudo_count)``, with ``u = sum_v s_v v / T`` (total count ``T``) and ``m = sum_
 Parameters without a rule (for instance weights not parameterised by softmax) are left
 unchanged; ``MiniBatchEM`` refuses a module that has no rule at all.
 
+Categorical inputs over ordered values (grey levels) can take a smoothing prior,
+``input_smoothing`` = ``tau`` pseudo-examples per distribution over the data set, spread
+like the distribution's own counts blurred over neighbouring values (a Gaussian of
+``input_smoothing_width`` values; a value near the ends keeps all its mass inside): each
+batch's counts ``c`` of a distribution become ``c + tau (B / N) blur(c) / sum(c)``. A
+unit that explains many images keeps its distribution; one that explains a few, whose
+256-value distribution would otherwise copy the handful of grey levels it saw, is pulled
+towards their neighbourhood. The Laplace pseudo-count, by contrast, spreads evenly.
+
 The running counts are not kept: each distribution's weights and the total of its counts
 ``m = sum_j s_j`` (one number per distribution) determine them, ``N s_k = w_k (N m +
 pseudo_count) - pseudo_count / n`` (for binomials ``N u = p (N m + pseudo_count) -
@@ -39,9 +48,11 @@ so all processes take the same step on the global batch.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 RULES = ("softmax", "binomial")
@@ -77,6 +88,29 @@ def _rules(circuit: nn.Module) -> dict[str, str]:
     return rules
 
 
+def _categorical_inputs(circuit: nn.Module) -> tuple[str, ...]:
+    """The parameters of the circuit's categorical input folds (``INPUT_FOLDS``)."""
+    module = sys.modules.get(type(circuit).__module__)
+    kinds = getattr(module, "INPUT_KINDS", {})
+    return tuple(name for fold, name in getattr(module, "INPUT_FOLDS", {}).items()
+                 if kinds.get(fold) == "categorical")
+
+
+def blur_values(counts: Tensor, width: float) -> Tensor:
+    """``counts`` (..., V) blurred along the last axis by a Gaussian of standard deviation
+    ``width`` values, truncated at four widths; what a value would send past either end is
+    shared among the values inside instead, so every distribution keeps its total."""
+    values = counts.shape[-1]
+    radius = max(1, math.ceil(4 * width))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (offsets / width) ** 2)
+    targets = torch.arange(values, dtype=torch.float64)[:, None] + offsets
+    kept = (kernel * ((targets >= 0) & (targets < values))).sum(1)  # (V,) each value's share
+    kernel = kernel.to(counts.device, counts.dtype).view(1, 1, -1)
+    sent = (counts / kept.to(counts.device, counts.dtype)).reshape(-1, 1, values)
+    return F.conv1d(sent, kernel, padding=radius).reshape(counts.shape)
+
+
 class MiniBatchEM:
     """Mini-batch EM for the softmax-parameterised sums and the categorical and binomial
     inputs of a generated circuit.
@@ -88,7 +122,8 @@ class MiniBatchEM:
 
     def __init__(self, circuit: nn.Module, step_size: float = 0.1, pseudo_count: float = 0.1,
                  step_decay: float = 1.0, min_step_size: float = 0.0,
-                 dataset_size: int | None = None) -> None:
+                 dataset_size: int | None = None, input_smoothing: float = 0.0,
+                 input_smoothing_width: float = 2.0) -> None:
         if not 0.0 < step_size <= 1.0:
             raise ValueError(f"step_size must lie in (0, 1], found {step_size}")
         if pseudo_count < 0.0:
@@ -97,8 +132,17 @@ class MiniBatchEM:
             raise ValueError(f"step_decay must lie in (0, 1], found {step_decay}")
         if dataset_size is not None and dataset_size < 1:
             raise ValueError(f"dataset_size must be at least 1, found {dataset_size}")
+        if input_smoothing < 0.0:
+            raise ValueError(f"input_smoothing must be at least 0, found {input_smoothing}")
+        if not input_smoothing_width > 0.0:
+            raise ValueError(f"input_smoothing_width must be above 0, found {input_smoothing_width}")
         self.circuit = circuit
         self.rules = _rules(circuit)
+        # A setting of the run, not state: a resumed run takes the one it is given.
+        self.input_smoothing = input_smoothing
+        self.input_smoothing_width = input_smoothing_width
+        self.smoothed = tuple(n for n in _categorical_inputs(circuit)
+                              if self.rules.get(n) == "softmax") if input_smoothing else ()
         self.step_size = step_size
         self.pseudo_count = pseudo_count
         self.step_decay = step_decay
@@ -175,6 +219,10 @@ class MiniBatchEM:
         for name, rule in self.rules.items():
             parameter = self.parameters[name]
             batch = counts[name].clamp_min_(0)  # (F, K, V), summed over the batch
+            if name in self.smoothed:  # tau (B / N) pseudo-examples shaped like blur(c)
+                shape = blur_values(batch, self.input_smoothing_width)
+                shape.div_(batch.sum(-1, keepdim=True).clamp_min_(torch.finfo(batch.dtype).tiny))
+                batch = batch.add_(shape, alpha=self.input_smoothing * rows / scale)
             previous = self.masses.get(name)
             mass = batch.sum(-1).div_(rows)  # (F, K) per example
             if previous is not None:

@@ -111,6 +111,10 @@ class TrainConfig:
     # em_step_size over every batch of every epoch (instead of em_step_decay, whose same
     # value means another schedule at another batch or data size).
     em_final_step_size: float | None = None
+    # EM: pseudo-examples per categorical input distribution, spread like its counts
+    # blurred over em_input_smoothing_width neighbouring values (MiniBatchEM's docstring).
+    em_input_smoothing: float = 0.0
+    em_input_smoothing_width: float = 2.0
     seed: int | None = None  # None: the module's SEED (the spec's seed)
     device: str = "cpu"
     out: str | None = None
@@ -142,6 +146,13 @@ class TrainConfig:
             if self.em_step_decay != 1.0:
                 raise ValueError("em_final_step_size and em_step_decay are two ways to set "
                                  "one schedule: give one of them")
+        if self.em_input_smoothing < 0.0 or not self.em_input_smoothing_width > 0.0:
+            raise ValueError("em_input_smoothing must be at least 0 and em_input_smoothing_width "
+                             f"above 0, found {self.em_input_smoothing} and "
+                             f"{self.em_input_smoothing_width}")
+        if self.em_input_smoothing and self.optimizer != "em":
+            raise ValueError("em_input_smoothing is a prior of EM's M-step: it needs the em "
+                             "optimizer")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
@@ -493,7 +504,9 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
             optimizer = MiniBatchEM(circuit, step_size=config.em_step_size,
                                     pseudo_count=config.em_pseudo_count,
                                     step_decay=decay, min_step_size=floor,
-                                    dataset_size=len(train_split))
+                                    dataset_size=len(train_split),
+                                    input_smoothing=config.em_input_smoothing,
+                                    input_smoothing_width=config.em_input_smoothing_width)
         except EMNotSupported as exc:
             raise TrainingError(str(exc)) from None
 
