@@ -52,7 +52,6 @@ import math
 import sys
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 RULES = ("softmax", "binomial")
@@ -99,16 +98,62 @@ def _categorical_inputs(circuit: nn.Module) -> tuple[str, ...]:
 def blur_values(counts: Tensor, width: float) -> Tensor:
     """``counts`` (..., V) blurred along the last axis by a Gaussian of standard deviation
     ``width`` values, truncated at four widths; what a value would send past either end is
-    shared among the values inside instead, so every distribution keeps its total."""
+    shared among the values inside instead, so every distribution keeps its total.
+
+    The kernel is narrow, so rather than one dense V x V product this takes one product per
+    block of 32 values (``_BLUR_BLOCKS``), then adds what crosses into the neighbouring
+    blocks and the border values' larger shares (small products): for the (784, 64, 256)
+    inputs of a 64-unit model, an eighth of the arithmetic and 0.6 times the dense
+    product's time on this CPU (torch's one-channel ``conv1d`` took as long as the dense
+    product)."""
     values = counts.shape[-1]
     radius = max(1, math.ceil(4 * width))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (offsets / width) ** 2)
-    targets = torch.arange(values, dtype=torch.float64)[:, None] + offsets
-    kept = (kernel * ((targets >= 0) & (targets < values))).sum(1)  # (V,) each value's share
-    kernel = kernel.to(counts.device, counts.dtype).view(1, 1, -1)
-    sent = (counts / kept.to(counts.device, counts.dtype)).reshape(-1, 1, values)
-    return F.conv1d(sent, kernel, padding=radius).reshape(counts.shape)
+    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / width) ** 2)
+
+    def band(sources: Tensor, targets: Tensor, weights: Tensor | None = None) -> Tensor:
+        """(sources, targets): the kernel at target - source, times each source's weight."""
+        offset = targets[None, :] - sources[:, None]
+        near = offset.abs() <= radius
+        matrix = torch.zeros(offset.shape, dtype=torch.float64)
+        matrix[near] = kernel[offset[near] + radius]
+        if weights is not None:
+            matrix *= weights[:, None]
+        return matrix.to(counts.device, counts.dtype)
+
+    every = torch.arange(values)
+    offset = every[None, :] - every[:, None]
+    inside = torch.where(offset.abs() <= radius, kernel[offset.clamp(-radius, radius) + radius],
+                         0.0).sum(1)  # (V,) the part of the kernel inside 0..V-1
+    rows = counts.reshape(-1, values).contiguous()
+    block = next((b for b in _BLUR_BLOCKS if 2 * radius <= b and not values % b
+                  and values >= 4 * b), None)
+    if block is None:  # one dense product
+        return (rows @ band(every, every, 1 / inside)).reshape(counts.shape)
+    whole = kernel.sum()  # what a value far from the ends keeps
+    local = torch.arange(block)
+    out = (rows.view(-1, block) @ band(local, local, (1 / whole).expand(block)))
+    out = out.view(rows.shape)
+    # What crosses a block boundary: the last `radius` values of a block reach the first
+    # ones of the next, and the other way round.
+    near_end, near_start = torch.arange(block - radius, block), torch.arange(radius)
+    scale = (1 / whole).expand(radius)
+    blocks, into = rows.view(len(rows), -1, block), out.view(len(rows), -1, block)
+    into[:, 1:, :radius] += blocks[:, :-1, block - radius:] @ band(near_end, block + near_start, scale)
+    into[:, :-1, block - radius:] += blocks[:, 1:, :radius] @ band(block + near_start, near_end, scale)
+    # Values within `radius` of an end lose part of the kernel past it: they share their
+    # count over fewer values, each a larger part (1 / inside rather than 1 / whole).
+    first, last = torch.arange(radius), torch.arange(values - radius, values)
+    out[:, :2 * radius] += rows[:, :radius] @ band(
+        first, torch.arange(2 * radius), 1 / inside[first] - 1 / whole)
+    out[:, values - 2 * radius:] += rows[:, values - radius:] @ band(
+        last, torch.arange(values - 2 * radius, values), 1 / inside[last] - 1 / whole)
+    return out.reshape(counts.shape)
+
+
+# Block sizes, in the order tried: the first that holds both tails of the kernel and
+# divides V. 32 was the fastest for 256 grey levels on this CPU (16's products are too
+# small, and the boundary strips they leave cost as much again).
+_BLUR_BLOCKS = (32, 64, 16)
 
 
 class MiniBatchEM:
@@ -220,9 +265,9 @@ class MiniBatchEM:
             parameter = self.parameters[name]
             batch = counts[name].clamp_min_(0)  # (F, K, V), summed over the batch
             if name in self.smoothed:  # tau (B / N) pseudo-examples shaped like blur(c)
-                shape = blur_values(batch, self.input_smoothing_width)
-                shape.div_(batch.sum(-1, keepdim=True).clamp_min_(torch.finfo(batch.dtype).tiny))
-                batch = batch.add_(shape, alpha=self.input_smoothing * rows / scale)
+                share = batch.sum(-1, keepdim=True).clamp_min_(torch.finfo(batch.dtype).tiny)
+                share = share.reciprocal_().mul_(self.input_smoothing * rows / scale)
+                batch = batch.addcmul_(blur_values(batch, self.input_smoothing_width), share)
             previous = self.masses.get(name)
             mass = batch.sum(-1).div_(rows)  # (F, K) per example
             if previous is not None:

@@ -43,18 +43,21 @@ def _blur_matrix(values: int, width: float) -> torch.Tensor:
     return matrix / matrix.sum(0, keepdim=True)
 
 
-@pytest.mark.parametrize("width", [0.5, 1.5, 4.0])
-def test_the_blur_is_the_kernel_matrix_and_keeps_every_total(width):
+# 256 values take the blocked products (blocks of 32, then 64 for the widest kernel), 11
+# and 300 the dense one.
+@pytest.mark.parametrize("values, width", [(11, 1.5), (256, 0.5), (256, 2.0), (256, 6.0),
+                                           (300, 4.0)])
+def test_the_blur_is_the_kernel_matrix_and_keeps_every_total(values, width):
     generator = torch.Generator().manual_seed(0)
-    counts = torch.rand(3, 4, 11, generator=generator, dtype=torch.float64)
+    counts = torch.rand(3, 4, values, generator=generator, dtype=torch.float64)
     counts[0, 0] = 0.0
     counts[0, 0, 0] = 5.0  # a spike at the first value keeps its mass
     counts[1, 1] = 0.0  # and a distribution without counts stays empty
     blurred = blur_values(counts, width)
-    assert torch.allclose(blurred, counts @ _blur_matrix(11, width).T, atol=1e-12)
+    assert torch.allclose(blurred, counts @ _blur_matrix(values, width).T, atol=1e-12)
     assert torch.allclose(blurred.sum(-1), counts.sum(-1), atol=1e-12)
     assert blurred[0, 0, 0] < 5.0 and blurred[0, 0, 1] > 0.0
-    assert torch.equal(blurred[1, 1], torch.zeros(11, dtype=torch.float64))
+    assert torch.equal(blurred[1, 1], torch.zeros(values, dtype=torch.float64))
 
 
 def _data(module, rows: int, seed: int) -> torch.Tensor:
