@@ -177,10 +177,12 @@ class MiniBatchEM:
             raise ValueError(f"step_decay must lie in (0, 1], found {step_decay}")
         if dataset_size is not None and dataset_size < 1:
             raise ValueError(f"dataset_size must be at least 1, found {dataset_size}")
-        if input_smoothing < 0.0:
-            raise ValueError(f"input_smoothing must be at least 0, found {input_smoothing}")
-        if not input_smoothing_width > 0.0:
-            raise ValueError(f"input_smoothing_width must be above 0, found {input_smoothing_width}")
+        if not 0.0 <= input_smoothing < math.inf:
+            raise ValueError(f"input_smoothing must be a finite number of at least 0, found "
+                             f"{input_smoothing}")
+        if not 0.0 < input_smoothing_width < math.inf:
+            raise ValueError(f"input_smoothing_width must be a finite number above 0, found "
+                             f"{input_smoothing_width}")
         self.circuit = circuit
         self.rules = _rules(circuit)
         # A setting of the run, not state: a resumed run takes the one it is given.
@@ -266,7 +268,7 @@ class MiniBatchEM:
             batch = counts[name].clamp_min_(0)  # (F, K, V), summed over the batch
             if name in self.smoothed:  # tau (B / N) pseudo-examples shaped like blur(c)
                 share = batch.sum(-1, keepdim=True).clamp_min_(torch.finfo(batch.dtype).tiny)
-                share = share.reciprocal_().mul_(self.input_smoothing * rows / scale)
+                share = share.reciprocal_().mul_(self.input_smoothing * rows / max(scale, 1.0))
                 batch = batch.addcmul_(blur_values(batch, self.input_smoothing_width), share)
             previous = self.masses.get(name)
             mass = batch.sum(-1).div_(rows)  # (F, K) per example

@@ -146,10 +146,11 @@ class TrainConfig:
             if self.em_step_decay != 1.0:
                 raise ValueError("em_final_step_size and em_step_decay are two ways to set "
                                  "one schedule: give one of them")
-        if self.em_input_smoothing < 0.0 or not self.em_input_smoothing_width > 0.0:
-            raise ValueError("em_input_smoothing must be at least 0 and em_input_smoothing_width "
-                             f"above 0, found {self.em_input_smoothing} and "
-                             f"{self.em_input_smoothing_width}")
+        if not (0.0 <= self.em_input_smoothing < math.inf
+                and 0.0 < self.em_input_smoothing_width < math.inf):
+            raise ValueError("em_input_smoothing must be a finite number of at least 0 and "
+                             "em_input_smoothing_width one above 0, found "
+                             f"{self.em_input_smoothing} and {self.em_input_smoothing_width}")
         if self.em_input_smoothing and self.optimizer != "em":
             raise ValueError("em_input_smoothing is a prior of EM's M-step: it needs the em "
                              "optimizer")

@@ -123,7 +123,9 @@ def test_binomial_inputs_and_zero_smoothing_are_plain_em(build_module):
 
 def test_rejects_bad_options(build_module):
     circuit = build_module(GREY).Circuit(seed=0)
-    for options in ({"input_smoothing": -1.0}, {"input_smoothing_width": 0.0}):
+    for options in ({"input_smoothing": -1.0}, {"input_smoothing": math.inf},
+                    {"input_smoothing_width": 0.0}, {"input_smoothing_width": math.nan},
+                    {"input_smoothing_width": math.inf}):
         with pytest.raises(ValueError, match="input_smoothing"):
             MiniBatchEM(circuit, **options)
     config = TrainConfig(dataset="synthetic", optimizer="em", em_input_smoothing=5.0)
