@@ -95,7 +95,7 @@ def test_the_inputs_get_tau_pseudo_examples_shaped_like_their_blurred_counts(bui
             assert torch.equal(getattr(circuit, name), getattr(plain, name)), name
 
 
-def test_it_moves_a_rarely_used_unit_more_than_a_well_used_one(build_module):
+def test_it_moves_a_rarely_used_unit_more_than_a_well_used_one():
     """The prior is tau pseudo-examples whatever a unit's own count: a unit that explains
     few rows is pulled towards its blurred counts, one that explains many hardly moves."""
     values = torch.zeros(2, 1, 12, dtype=torch.float64)
