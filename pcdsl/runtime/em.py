@@ -48,8 +48,10 @@ so all processes take the same step on the global batch.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -105,55 +107,82 @@ def blur_values(counts: Tensor, width: float) -> Tensor:
     blocks and the border values' larger shares (small products): for the (784, 64, 256)
     inputs of a 64-unit model, an eighth of the arithmetic and 0.6 times the dense
     product's time on this CPU (torch's one-channel ``conv1d`` took as long as the dense
-    product)."""
+    product). The matrices are built once per shape, width, dtype and device."""
     values = counts.shape[-1]
-    radius = max(1, math.ceil(4 * width))
-    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / width) ** 2)
-
-    def band(sources: Tensor, targets: Tensor, weights: Tensor | None = None) -> Tensor:
-        """(sources, targets): the kernel at target - source, times each source's weight."""
-        offset = targets[None, :] - sources[:, None]
-        near = offset.abs() <= radius
-        matrix = torch.zeros(offset.shape, dtype=torch.float64)
-        matrix[near] = kernel[offset[near] + radius]
-        if weights is not None:
-            matrix *= weights[:, None]
-        return matrix.to(counts.device, counts.dtype)
-
-    every = torch.arange(values)
-    offset = every[None, :] - every[:, None]
-    inside = torch.where(offset.abs() <= radius, kernel[offset.clamp(-radius, radius) + radius],
-                         0.0).sum(1)  # (V,) the part of the kernel inside 0..V-1
+    plan = _blur_plan(values, width, counts.dtype, counts.device)
     rows = counts.reshape(-1, values).contiguous()
-    block = next((b for b in _BLUR_BLOCKS if 2 * radius <= b and not values % b
-                  and values >= 4 * b), None)
-    if block is None:  # one dense product
-        return (rows @ band(every, every, 1 / inside)).reshape(counts.shape)
-    whole = kernel.sum()  # what a value far from the ends keeps
-    local = torch.arange(block)
-    out = (rows.view(-1, block) @ band(local, local, (1 / whole).expand(block)))
-    out = out.view(rows.shape)
+    if plan.block is None:  # one dense product
+        return (rows @ plan.within).reshape(counts.shape)
+    block, radius = plan.block, plan.radius
+    out = (rows.view(-1, block) @ plan.within).view(rows.shape)
     # What crosses a block boundary: the last `radius` values of a block reach the first
     # ones of the next, and the other way round.
-    near_end, near_start = torch.arange(block - radius, block), torch.arange(radius)
-    scale = (1 / whole).expand(radius)
     blocks, into = rows.view(len(rows), -1, block), out.view(len(rows), -1, block)
-    into[:, 1:, :radius] += blocks[:, :-1, block - radius:] @ band(near_end, block + near_start, scale)
-    into[:, :-1, block - radius:] += blocks[:, 1:, :radius] @ band(block + near_start, near_end, scale)
+    into[:, 1:, :radius] += blocks[:, :-1, block - radius:] @ plan.forward
+    into[:, :-1, block - radius:] += blocks[:, 1:, :radius] @ plan.backward
     # Values within `radius` of an end lose part of the kernel past it: they share their
-    # count over fewer values, each a larger part (1 / inside rather than 1 / whole).
-    first, last = torch.arange(radius), torch.arange(values - radius, values)
-    out[:, :2 * radius] += rows[:, :radius] @ band(
-        first, torch.arange(2 * radius), 1 / inside[first] - 1 / whole)
-    out[:, values - 2 * radius:] += rows[:, values - radius:] @ band(
-        last, torch.arange(values - 2 * radius, values), 1 / inside[last] - 1 / whole)
+    # count over fewer values, each a larger part.
+    out[:, :2 * radius] += rows[:, :radius] @ plan.first
+    out[:, values - 2 * radius:] += rows[:, values - radius:] @ plan.last
     return out.reshape(counts.shape)
+
+
+@dataclass(frozen=True)
+class _BlurPlan:
+    """The matrices of ``blur_values``: ``within`` is the dense V x V product when
+    ``block`` is None, else the product inside one block; ``forward`` and ``backward``
+    carry the last and first ``radius`` values of a block into the next and the previous
+    one; ``first`` and ``last`` add the border values' extra shares."""
+
+    radius: int
+    block: int | None
+    within: Tensor
+    forward: Tensor | None = None
+    backward: Tensor | None = None
+    first: Tensor | None = None
+    last: Tensor | None = None
 
 
 # Block sizes, in the order tried: the first that holds both tails of the kernel and
 # divides V. 32 was the fastest for 256 grey levels on this CPU (16's products are too
 # small, and the boundary strips they leave cost as much again).
 _BLUR_BLOCKS = (32, 64, 16)
+
+
+@functools.lru_cache(maxsize=16)
+def _blur_plan(values: int, width: float, dtype: torch.dtype, device: torch.device) -> _BlurPlan:
+    radius = max(1, math.ceil(4 * width))
+    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / width) ** 2)
+
+    def kernel_at(sources: Tensor, targets: Tensor) -> Tensor:
+        """(sources, targets), float64: the kernel at target - source."""
+        offset = targets[None, :] - sources[:, None]
+        near = offset.abs() <= radius
+        matrix = torch.zeros(offset.shape, dtype=torch.float64)
+        matrix[near] = kernel[offset[near] + radius]
+        return matrix
+
+    def band(sources: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+        """``kernel_at`` times each source's weight, in the counts' dtype and device."""
+        return (kernel_at(sources, targets) * weights[:, None]).to(device, dtype)
+
+    every = torch.arange(values)
+    inside = kernel_at(every, every).sum(1)  # (V,) the part of the kernel inside 0..V-1
+    block = next((b for b in _BLUR_BLOCKS if 2 * radius <= b and not values % b
+                  and values >= 4 * b), None)
+    if block is None:
+        return _BlurPlan(radius, None, band(every, every, 1 / inside))
+    whole = kernel.sum()  # what a value far from the ends keeps
+    local, near_end, near_start = (torch.arange(block), torch.arange(block - radius, block),
+                                   torch.arange(radius))
+    first, last = torch.arange(radius), torch.arange(values - radius, values)
+    return _BlurPlan(
+        radius, block,
+        within=band(local, local, (1 / whole).expand(block)),
+        forward=band(near_end, block + near_start, (1 / whole).expand(radius)),
+        backward=band(block + near_start, near_end, (1 / whole).expand(radius)),
+        first=band(first, torch.arange(2 * radius), 1 / inside[first] - 1 / whole),
+        last=band(last, torch.arange(values - 2 * radius, values), 1 / inside[last] - 1 / whole))
 
 
 class MiniBatchEM:
