@@ -184,7 +184,7 @@ class Settings:
     quiet_wait_s: float  # before each measurement, wait up to this long for an idle machine
     retries: int  # re-runs of a timing measurement disturbed by other processes
     quick: bool
-    torch_compile: bool = False  # pcdsl's module through torch.compile (the opt-in path)
+    torch_compile: str | None = None  # pcdsl's module through torch.compile in this mode
     fused_kernels: bool = False  # the module's FUSED_KERNELS on (Triton kernels, CUDA only)
     systems: tuple[str, ...] = ("pcdsl", "libcirkit")  # of SYSTEMS
     pyjuice_python: str = sys.executable  # the interpreter of PyJuice's workers
@@ -395,7 +395,8 @@ def _worker_train_or_eval(payload: Json) -> Json:
     if payload["impl"] != "pyjuice":  # PyJuice's circuit is on its device already
         model = model.to(device=device, dtype=torch.float32)
     if payload.get("torch_compile") and payload["task"] != "train_em":  # EM calls its methods
-        model = torch.compile(model)
+        mode = payload["torch_compile"]
+        model = torch.compile(model, mode=None if mode == "default" else mode)
     generator = torch.Generator().manual_seed(DATA_SEED)
     x = torch.randint(NUM_VALUES, (payload["batch"], NUM_VARIABLES), generator=generator).to(device)
     sync = _synchronizer(device)
@@ -743,7 +744,7 @@ def _measure_side(out: Json, impl: str, config: BenchConfig, settings: Settings,
     """Fill ``out`` with the compile, train and eval measurements of one implementation,
     each in fresh worker processes; a failed measurement is recorded as an error."""
     common = {**base, "threads": settings.threads, "device": settings.device,
-              "torch_compile": settings.torch_compile and impl == "pcdsl",
+              "torch_compile": settings.torch_compile if impl == "pcdsl" else None,
               "fused_kernels": settings.fused_kernels and impl == "pcdsl"}
     try:
         runs = []
@@ -951,8 +952,8 @@ def _header(report: Json) -> list[str]:
     if settings.get("fused_kernels"):
         lines.append("pcdsl's module ran with FUSED_KERNELS on (its Triton kernels, on CUDA)")
     if settings.get("torch_compile"):
-        lines.append("pcdsl's module ran through torch.compile (the opt-in path); its warm-up "
-                     "steps compiled it")
+        lines.append(f"pcdsl's module ran through torch.compile (the opt-in path), mode "
+                     f"{settings['torch_compile']}; its warm-up steps compiled it")
     if settings["quiet_wait_s"] or settings["retries"]:
         lines.append(f"before each measurement, waited up to {settings['quiet_wait_s']:g} s for "
                      "other processes to leave the CPU idle; re-ran a disturbed timing up to "
@@ -1147,9 +1148,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="re-run a timing measurement this many times while other processes "
                         "disturb it, keeping the least disturbed (default 1, --quick 0)")
     parser.add_argument("--quick", action="store_true", help="few steps, small batches: a smoke test")
-    parser.add_argument("--torch-compile", action="store_true",
-                        help="run pcdsl's module through torch.compile (its opt-in path; the "
-                        "warm-up steps include compiling, which takes minutes for training)")
+    parser.add_argument("--torch-compile", nargs="?", const="default", default=None,
+                        choices=("default", "reduce-overhead", "max-autotune"), metavar="MODE",
+                        help="run pcdsl's module through torch.compile (its opt-in path) in "
+                        "MODE: default (the default), reduce-overhead (CUDA graphs) or "
+                        "max-autotune; the warm-up steps include compiling, which takes minutes "
+                        "for training")
     parser.add_argument("--fused-kernels", action="store_true",
                         help="switch on the Triton kernels of pcdsl's module (FUSED_KERNELS; "
                         "they run on CUDA only, off by default until timed)")

@@ -13,8 +13,10 @@
 #   GPU_CHECK_REHEARSAL=1 bash benchmarks/gpu_check.sh   # here, on the CPU: every command
 #                                               # at a tiny size, the benchmarks as --dry-run
 #
-# Stages: tests bench-seed bench-hclt bench-pd em-hclt fused precision em-pd suite
-# (suite, the whole test suite on the GPU machine's torch, runs only when named).
+# Stages: tests bench-seed bench-hclt bench-pd em-hclt fused precision em-pd, then two that
+# run only when named: compile (the seed model through torch.compile in reduce-overhead
+# mode, CUDA graphs: whether `pcc train --device cuda` should capture by default) and
+# suite (the whole test suite on the GPU machine's torch).
 # Wheels in .whl/ are installed into a temporary folder first; Fashion-MNIST in
 # .gpu/data/ is unpacked into a temporary data root (both from gpu_prepare.sh).
 set -uo pipefail
@@ -35,8 +37,8 @@ DEFAULT_STAGES=(tests bench-seed bench-hclt bench-pd em-hclt fused precision em-
 STAGES=("${DEFAULT_STAGES[@]}")
 (($#)) && STAGES=("$@")
 for stage in "${STAGES[@]}"; do  # every name checked before anything runs
-  if [[ ! " ${DEFAULT_STAGES[*]} suite " =~ " $stage " ]]; then
-    echo "gpu_check: no stage '$stage' (stages: ${DEFAULT_STAGES[*]} suite)" | tee "$LOG"
+  if [[ ! " ${DEFAULT_STAGES[*]} compile suite " =~ " $stage " ]]; then
+    echo "gpu_check: no stage '$stage' (stages: ${DEFAULT_STAGES[*]} compile suite)" | tee "$LOG"
     exit 2
   fi
 done
@@ -127,6 +129,7 @@ for stage in "${STAGES[@]}"; do
       [[ -n "$REHEARSAL" ]] && limit=64
       run_stage precision 30 "$PY" benchmarks/precision.py examples/mnist.pc --limit "$limit" \
         --device "$DEVICE" ;;
+    compile) bench compile 240 --configs seed --systems pcdsl --torch-compile reduce-overhead ;;
     suite) run_stage suite 300 "$PY" -m pytest -q -p no:cacheprovider -x -n 8 tests ;;
   esac
 done

@@ -99,3 +99,15 @@ def test_a_cuda_report_of_three_systems_shows_the_ratios_against_each(bench):
     summary = text.splitlines()[text.splitlines().index(
         "summary, pcdsl / pyjuice (throughput above 1x and RSS, compile time below 1x favour pcdsl)") + 3]
     assert summary.split() == ["pyjuice-hclt", "256", "-", "2.00x", "1.00x", "-", "0.50x", "0.05x"]
+
+
+def test_torch_compile_takes_an_optional_mode(bench, capsys):
+    def mode(*flags: str) -> str | None:
+        return bench.settings_from(bench.parse_arguments(["--configs", "seed", *flags])).torch_compile
+
+    assert mode() is None
+    assert mode("--torch-compile") == "default"
+    assert mode("--torch-compile", "reduce-overhead") == "reduce-overhead"
+    with pytest.raises(SystemExit):
+        mode("--torch-compile", "reduce")
+    assert "invalid choice" in capsys.readouterr().err

@@ -27,11 +27,11 @@ def run_check(tmp_path: Path, *stages: str) -> tuple[subprocess.CompletedProcess
 
 
 def test_the_rehearsal_runs_every_benchmark_stage_as_a_dry_run(tmp_path):
-    process, log = run_check(tmp_path, "bench-seed", "bench-hclt", "bench-pd", "fused")
+    process, log = run_check(tmp_path, "bench-seed", "bench-hclt", "bench-pd", "fused", "compile")
     assert process.returncode == 0, process.stdout + process.stderr
     assert "rehearsal on the CPU" in log
     for stage, config in (("bench-seed", "seed"), ("bench-hclt", "pyjuice-hclt"),
-                          ("bench-pd", "pyjuice-pd"), ("fused", "seed")):
+                          ("bench-pd", "pyjuice-pd"), ("fused", "seed"), ("compile", "seed")):
         section = log.split(f"== {stage} (", 1)[1].split(f"== {stage}: ", 1)
         assert "would measure pcdsl" in section[0] and f"  {config} (batch 256)" in section[0]
         assert section[1].startswith("exit 0 after ")
@@ -41,5 +41,5 @@ def test_the_rehearsal_runs_every_benchmark_stage_as_a_dry_run(tmp_path):
 def test_an_unknown_stage_is_refused_with_the_list_of_stages(tmp_path):
     process, log = run_check(tmp_path, "bench-sede")
     assert process.returncode == 2
-    assert "no stage 'bench-sede'" in log and "bench-seed" in log and "suite" in log
+    assert "no stage 'bench-sede'" in log and "bench-seed" in log and "compile suite" in log
     assert "== machine" not in log  # refused before anything ran
