@@ -395,12 +395,6 @@ def _worker_train_or_eval(payload: Json) -> Json:
     if payload["impl"] != "pyjuice":  # PyJuice's circuit is on its device already
         model = model.to(device=device, dtype=torch.float32)
     if payload.get("torch_compile") and payload["task"] != "train_em":  # EM calls its methods
-        if payload["task"] == "train":
-            from pcdsl.runtime.compiling import compiled_training_unavailable_reason
-
-            reason = compiled_training_unavailable_reason()
-            if reason is not None:  # its timing would be of a step with wrong gradients
-                raise RuntimeError(reason)
         mode = payload["torch_compile"]
         model = torch.compile(model, mode=None if mode == "default" else mode)
     generator = torch.Generator().manual_seed(DATA_SEED)

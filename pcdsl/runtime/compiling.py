@@ -19,11 +19,6 @@ import torch
 from torch import nn
 
 _TRACE_VARIABLES = ("TORCH_TRACE", "TORCH_COMPILE_DEBUG", "TORCH_DTRACE")
-# torch 2.11's torch.compile loses the gradients of an autograd.Function whose forward
-# works in place on the tensor it returns, as the generated kernels do to save memory
-# (every gradient of a compiled Adam step came out zero); 2.12.1, 2.13 and 2.14 get them
-# right. Compiled evaluation needs no gradient and works on 2.11.
-FIRST_TORCH_FOR_COMPILED_TRAINING = (2, 12)
 
 
 class CompileUnavailable(RuntimeError):
@@ -82,21 +77,8 @@ def compile_unavailable_reason(module: nn.Module, backend: str = "inductor") -> 
     return None
 
 
-def compiled_training_unavailable_reason() -> str | None:
-    """Why gradients through a compiled generated module would be wrong with this torch,
-    or None."""
-    version = torch.torch_version.TorchVersion(torch.__version__)
-    if version < FIRST_TORCH_FOR_COMPILED_TRAINING:
-        first = ".".join(map(str, FIRST_TORCH_FOR_COMPILED_TRAINING))
-        return (f"compiled training needs torch {first} or later: torch {version}'s "
-                "torch.compile loses the gradients of the generated module's kernels (compile "
-                "the evaluation only, or train eagerly)")
-    return None
-
-
 def compile_circuit(module: nn.Module, *, fullgraph: bool = True, dynamic: bool | None = None,
-                    mode: str | None = None, backend: str = "inductor",
-                    training: bool = False) -> nn.Module:
+                    mode: str | None = None, backend: str = "inductor") -> nn.Module:
     """``torch.compile(module, ...)`` after checking that it can work here (else
     ``CompileUnavailable``) and quietening torch's logs (``quiet_compile_logs``).
 
@@ -105,12 +87,8 @@ def compile_circuit(module: nn.Module, *, fullgraph: bool = True, dynamic: bool 
     ``sample`` and so on) stay eager on ``module``. Under compilation a generated module
     checks the shapes and dtypes of a batch but not its values (that would need the host to
     read a result): check the data beforehand. Save ``module.state_dict()``, not the
-    result's, whose keys carry torch's ``_orig_mod.`` prefix. With ``training`` (gradients
-    will flow through the result) a torch whose compiled gradients are wrong is refused
-    too (``compiled_training_unavailable_reason``)."""
+    result's, whose keys carry torch's ``_orig_mod.`` prefix."""
     reason = compile_unavailable_reason(module, backend)
-    if reason is None and training:
-        reason = compiled_training_unavailable_reason()
     if reason is not None:
         raise CompileUnavailable(reason)
     quiet_compile_logs()

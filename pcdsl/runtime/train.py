@@ -532,8 +532,7 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
                                 f"{exc.strerror or exc}") from None
 
     if config.compile in ("train", "all"):
-        model = _compiled(model, fullgraph=ranks.world == 1,  # DDP's hooks break graphs
-                          training=True)
+        model = _compiled(model, fullgraph=ranks.world == 1)  # DDP's hooks break graphs
     evaluated = _compiled(circuit) if config.compile in ("eval", "all") else circuit
 
     per_rank = max(1, config.batch_size // ranks.world)
@@ -631,11 +630,11 @@ def _train(module_source: str, config: TrainConfig, train_split: Split, test_spl
     return TrainResult(circuit, history)
 
 
-def _compiled(module: nn.Module, fullgraph: bool = True, training: bool = False) -> nn.Module:
+def _compiled(module: nn.Module, fullgraph: bool = True) -> nn.Module:
     from pcdsl.runtime.compiling import CompileUnavailable, compile_circuit
 
     try:
-        return compile_circuit(module, fullgraph=fullgraph, training=training)
+        return compile_circuit(module, fullgraph=fullgraph)
     except CompileUnavailable as exc:
         raise TrainingError(f"--compile: {exc}") from None
 

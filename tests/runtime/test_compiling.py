@@ -11,11 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from pcdsl.runtime.compiling import (
-    CompileUnavailable,
-    compile_circuit,
-    compiled_training_unavailable_reason,
-)
+from pcdsl.runtime.compiling import CompileUnavailable, compile_circuit
 from tests.codegen.test_compile import batch, spec
 from tests.conftest import ROOT
 
@@ -38,12 +34,10 @@ def adam_steps(circuit, x: torch.Tensor, steps: int = 2) -> list[float]:
 # tensors once differed from eager ones); every fold kind traces in tests/codegen.
 @pytest.mark.parametrize("name", ["quad_graph", "mixing"])
 def test_compiled_eval_and_adam_steps_equal_eager(build_module, name):
-    if compiled_training_unavailable_reason():
-        pytest.skip(compiled_training_unavailable_reason())
     module = build_module(spec(name))
     eager = module.Circuit()
     circuit = copy.deepcopy(eager)
-    compiled = compile_circuit(circuit, backend="aot_eager", training=True)
+    compiled = compile_circuit(circuit, backend="aot_eager")
     with torch.no_grad():
         x = batch(module, 16)
         torch.testing.assert_close(compiled(x), eager(x), rtol=1e-4, atol=1e-4)
@@ -76,7 +70,7 @@ exec(emit_python(compiled_file, compiled_file.model(None)), namespace)
 eager = namespace["Circuit"]()
 circuit = copy.deepcopy(eager)
 try:
-    compiled = compile_circuit(circuit, training=True)
+    compiled = compile_circuit(circuit)
 except CompileUnavailable as exc:
     print("UNAVAILABLE", exc)
     sys.exit(0)
@@ -118,18 +112,3 @@ def test_no_cpp_compiler_is_a_clear_refusal(build_module):
                            match=r"^torch.compile on a CPU needs a C\+\+ compiler"):
             compile_circuit(circuit)
     assert torch._inductor.config.cpp.cxx != (None, "/nonexistent/c++")  # restored
-
-
-def test_compiled_training_is_refused_on_a_torch_that_loses_its_gradients(build_module,
-                                                                         monkeypatch):
-    """torch 2.11 compiles the generated kernels into a step whose gradients are all zero:
-    training through it is refused with a reason, evaluation is not."""
-    circuit = build_module(spec("quad_graph")).Circuit()
-    monkeypatch.setattr(torch, "__version__", "2.11.0+cu130")
-    with pytest.raises(CompileUnavailable, match=r"^compiled training needs torch 2\.12 or "
-                       r"later: torch 2\.11\.0\+cu130's"):
-        compile_circuit(circuit, backend="aot_eager", training=True)
-    compile_circuit(circuit, backend="aot_eager")  # evaluation only: no gradients to lose
-    monkeypatch.setattr(torch, "__version__", "2.12.1+cu130")
-    assert compiled_training_unavailable_reason() is None
-    compile_circuit(circuit, backend="aot_eager", training=True)

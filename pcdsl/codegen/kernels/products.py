@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from pcdsl.codegen.kernels.fused import _fused, _fused_dense, _fused_dense_runs, _fused_hadamard_runs
-from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors, _renormalise
+from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors, _renormalise, _returned
 from pcdsl.codegen.kernels.sums import _dense
 
 # INLINED: from here on, this file is copied into every generated module.
@@ -41,7 +41,7 @@ class _HadamardRuns(torch.autograd.Function):
         ctx.save_for_backward(h, m)
         ctx.arity = arity
         ctx.mark_non_differentiable(scale)
-        return out, scale
+        return _returned(out), scale
 
     @staticmethod
     def backward(ctx, grad: Tensor, _grad_scale: Tensor) -> tuple[Tensor, None, None]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pcdsl.codegen.kernels.scales import _chunks, _largest_unit, _log_factors
+from pcdsl.codegen.kernels.scales import _chunks, _largest_unit, _log_factors, _returned
 
 # INLINED: from here on, this file is copied into every generated module.
 
@@ -55,7 +55,7 @@ class _Rows(torch.autograd.Function):
                 largest = largest_units[-1][start:stop]
                 largest.copy_(_largest_unit(product))
                 torch.div(product, largest, out=out[start:stop])
-            outputs.append(out)
+            outputs.append(_returned(out))
         summed = any(weight is not None for weight in weights)  # else the rows are not needed
         ctx.save_for_backward(source if summed else None, *indices, *weights, *largest_units)
         ctx.source_shape = source.shape

@@ -23,6 +23,14 @@ def _renormalise(h: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
     return h.div_(m), s
 
 
+def _returned(h: Tensor) -> Tensor:
+    """What an autograd function's forward returns for ``h``, an output it wrote in place:
+    under torch.compile a view of it, because torch 2.11 compiles a forward whose output was
+    written in place (``mul_``, ``div_``, ``out=``) into a step whose gradients are zero
+    (2.12 and later do not); eagerly ``h`` itself."""
+    return h.view_as(h) if torch.compiler.is_compiling() else h
+
+
 def _log_factors(largest: Tensor) -> Tensor:
     """The logs of largest units (..., 1), as (...) log-scales. Under bf16 autocast the
     mantissas are bf16 while the log-scales stay float32: the log is taken in float32,

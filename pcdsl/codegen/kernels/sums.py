@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors
+from pcdsl.codegen.kernels.scales import _largest_unit, _log_factors, _returned
 
 # The generated module defines its own (these serve tests).
 _STRIDE = 3
@@ -49,7 +49,7 @@ class _MixingSums(torch.autograd.Function):
         ctx.save_for_backward(weights, scales, largest, *hs)
         factors = _log_factors(largest)
         ctx.mark_non_differentiable(factors)
-        return out, factors
+        return _returned(out), factors
 
     @staticmethod
     def backward(ctx, grad: Tensor, _grad_factors: Tensor | None) -> tuple[Tensor | None, ...]:
