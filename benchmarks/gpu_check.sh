@@ -9,7 +9,7 @@
 #
 #   bash benchmarks/gpu_prepare.sh              # here, first: wheels and data to carry
 #   bash benchmarks/gpu_check.sh                # there: every stage, in this order
-#   bash benchmarks/gpu_check.sh em fused       # there: only these stages (a rerun)
+#   bash benchmarks/gpu_check.sh em-hclt fused  # there: only these stages (a rerun)
 #   GPU_CHECK_REHEARSAL=1 bash benchmarks/gpu_check.sh   # here, on the CPU: every command
 #                                               # at a tiny size, the benchmarks as --dry-run
 #
