@@ -34,11 +34,12 @@ if [[ -n "$REHEARSAL" ]]; then
   DRY=(--dry-run)
 fi
 DEFAULT_STAGES=(tests bench-seed bench-hclt bench-pd em-hclt fused precision em-pd)
+ALL_STAGES=("${DEFAULT_STAGES[@]}" compile suite)  # the last two only when named
 STAGES=("${DEFAULT_STAGES[@]}")
 (($#)) && STAGES=("$@")
 for stage in "${STAGES[@]}"; do  # every name checked before anything runs
-  if [[ ! " ${DEFAULT_STAGES[*]} compile suite " =~ " $stage " ]]; then
-    echo "gpu_check: no stage '$stage' (stages: ${DEFAULT_STAGES[*]} compile suite)" | tee "$LOG"
+  if [[ ! " ${ALL_STAGES[*]} " =~ " $stage " ]]; then
+    echo "gpu_check: no stage '$stage' (stages: ${ALL_STAGES[*]})" | tee "$LOG"
     exit 2
   fi
 done
